@@ -1,0 +1,1 @@
+"""KFP components (thin wrappers over `agenthpo.study`). Importing this package needs kfp."""

@@ -1,0 +1,76 @@
+"""The KFP components of a study: a few lines each, JSON in, a library call, JSON out.
+
+Bodies import inside the function because KFP ships each function's source to its own process or
+pod; the images have agenthpo installed, hence `install_kfp_package=False`.
+"""
+
+
+from kfp import dsl  # no `from __future__ import annotations`: KFP reads the real types
+
+from agenthpo.components.images import CONTROL_IMAGE, TRAIN_IMAGE
+
+
+@dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
+def open_study(spec_json: str) -> str:
+    """Create or resume the study's parent run in MLflow."""
+    from agenthpo import study
+    from agenthpo.components.runtime import dump, load
+
+    spec, store = load(spec_json)
+    return dump(study.open_study(spec, store))
+
+
+@dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
+def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact]) -> str:
+    """The Creator: read past trials from MLflow, propose the next configuration as an artifact."""
+    import json
+
+    from agenthpo import study
+    from agenthpo.components.runtime import dump, load
+
+    spec, store = load(spec_json)
+    result = dump(study.create_trial(spec, store, json.loads(study_json)["study_id"]))
+    with open(config.path, "w") as f:
+        f.write(result)
+    return result
+
+
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def train(spec_json: str, config: dsl.Input[dsl.Artifact]) -> str:
+    """The Executor's training: run the task with the configuration, log curves and metrics."""
+    import json
+
+    from agenthpo import study
+    from agenthpo.components.runtime import dump, load
+
+    spec, store = load(spec_json)
+    with open(config.path) as f:
+        return dump(study.train_trial(spec, store, json.load(f)))
+
+
+@dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
+def analyze(spec_json: str, config: dsl.Input[dsl.Artifact], trained_json: str) -> str:
+    """The Executor's analysis of the training trajectory, written back to the trial run."""
+    import json
+
+    from agenthpo import study
+    from agenthpo.components.runtime import dump, load
+
+    spec, store = load(spec_json)
+    with open(config.path) as f:
+        return dump(study.analyze_trial(spec, store, json.load(f), json.loads(trained_json)))
+
+
+@dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
+def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown]) -> str:
+    """The final report on the study run; also a Markdown artifact the Kubeflow UI renders."""
+    import json
+
+    from agenthpo import study
+    from agenthpo.components.runtime import dump, load
+
+    spec, store = load(spec_json)
+    result = study.report_study(spec, store, json.loads(study_json)["study_id"])
+    with open(markdown.path, "w") as f:
+        f.write(result["markdown"])
+    return dump(result)

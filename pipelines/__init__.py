@@ -1,0 +1,1 @@
+"""The study pipeline: build, compile, and run it on KFP's local runner."""

@@ -1,0 +1,54 @@
+"""One study as a KFP pipeline: open, then per trial creator -> train -> analyze, then report.
+
+Trials are unrolled at compile time and chained, so the Kubeflow UI shows each trial's three steps
+and the Creator of trial k+1 starts only after trial k's analysis is in MLflow. A Creator that finds
+the budget used (e.g. a resumed or scheduled study) emits a `stop` config and the remaining steps
+of the pipeline pass through without training.
+"""
+
+
+import json
+from pathlib import Path
+
+from kfp import compiler, dsl
+
+from agenthpo.components import steps
+from agenthpo.spec import StudySpec
+
+
+def _uncached(task: dsl.PipelineTask, name: str) -> dsl.PipelineTask:
+    # Every step reads or writes MLflow: a cached result would replay a stale trial.
+    task.set_caching_options(False)
+    task.set_display_name(name)
+    return task
+
+
+def build_pipeline(spec: StudySpec, trials: int):
+    """The pipeline function for `trials` iterations of the study in `spec`."""
+    if trials < 1:
+        raise ValueError(f"trials={trials!r} must be >= 1")
+    spec_json = json.dumps(spec.to_json())
+
+    @dsl.pipeline(name=f"agenthpo-{spec.name}".lower().replace("_", "-").replace(".", "-"),
+                  description=f"AgentHPO study {spec.name}: {trials} trial(s) of {spec.task}")
+    def study_pipeline(spec_json: str = spec_json) -> str:
+        opened = _uncached(steps.open_study(spec_json=spec_json), "open-study")
+        previous: dsl.PipelineTask = opened
+        for number in range(1, trials + 1):
+            create = _uncached(steps.creator(spec_json=spec_json, study_json=opened.output),
+                               f"trial-{number}-creator").after(previous)
+            trained = _uncached(steps.train(spec_json=spec_json, config=create.outputs["config"]),
+                                f"trial-{number}-train")
+            previous = _uncached(steps.analyze(spec_json=spec_json, config=create.outputs["config"],
+                                               trained_json=trained.output), f"trial-{number}-analyze")
+        final = _uncached(steps.report(spec_json=spec_json, study_json=opened.output), "report").after(previous)
+        return final.outputs["Output"]
+
+    return study_pipeline
+
+
+def compile_pipeline(spec: StudySpec, path: str | Path, trials: int | None = None) -> Path:
+    """Write the KFP YAML for a cluster (all of the spec's trials unless told otherwise)."""
+    path = Path(path)
+    compiler.Compiler().compile(build_pipeline(spec, trials or spec.budget.trials), str(path))
+    return path

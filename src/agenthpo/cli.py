@@ -1,0 +1,222 @@
+"""`agenthpo tune | report | compile`: the command line.
+
+Exit status: 0 done, 1 the study stopped on failures or could not run, 2 a bad spec or argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+from agenthpo.spec import DEFAULT_TRACKING_URI, SpecError, StudySpec, absolute_sqlite_uri, load_spec
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agenthpo", description="Hyperparameter optimisation by LLM agents, "
+                                     "as Kubeflow pipeline iterations tracked in MLflow.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    tune = commands.add_parser("tune", help="run (or resume) a study on KFP's local runner")
+    tune.add_argument("spec", help="study spec (YAML)")
+    tune.add_argument("--trials", type=_positive_int, help="override budget.trials")
+    tune.add_argument("--proposer", help="override the proposer (random, tpe, ...)")
+    tune.add_argument("--tracking-uri", help=f"MLflow tracking URI (default: the spec's, else {DEFAULT_TRACKING_URI})")
+    tune.add_argument("--workdir", default=".agenthpo", help="KFP local outputs and logs (default: .agenthpo)")
+
+    report = commands.add_parser("report", help="print a study's report from MLflow")
+    report.add_argument("study", help="study name (the spec's `name`)")
+    report.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    report.add_argument("--experiment", help="look only in this MLflow experiment")
+
+    compile_ = commands.add_parser("compile", help="compile the study pipeline to KFP YAML for a cluster")
+    compile_.add_argument("spec")
+    compile_.add_argument("-o", "--output", required=True, help="where to write the pipeline YAML")
+    compile_.add_argument("--trials", type=_positive_int, help="iterations to unroll (default: budget.trials)")
+    compile_.add_argument("--tracking-uri", help="MLflow URI the pipeline's steps will use")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "tune":
+            return tune(args)
+        if args.command == "report":
+            return report(args)
+        return compile_command(args)
+    except SpecError as exc:
+        print(f"agenthpo: invalid spec: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nagenthpo: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _load(args) -> StudySpec:
+    spec = load_spec(args.spec)
+    if getattr(args, "trials", None) or getattr(args, "proposer", None) or getattr(args, "tracking_uri", None):
+        spec = spec.with_overrides(trials=args.trials, proposer=getattr(args, "proposer", None),
+                                   tracking_uri=args.tracking_uri)
+    return spec
+
+
+def compile_command(args) -> int:
+    spec = _load(args)
+    from agenthpo.pipelines.study_pipeline import compile_pipeline
+
+    path = compile_pipeline(spec, args.output, args.trials)
+    print(f"wrote {path} ({args.trials or spec.budget.trials} trial iterations of study {spec.name!r})")
+    return EXIT_OK
+
+
+class ProgressPrinter(threading.Thread):
+    """Prints one line per trial as its result lands in MLflow (the pipeline runs in subprocesses)."""
+
+    def __init__(self, spec: StudySpec, store, study_id: str, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.spec, self.store, self.study_id, self.interval = spec, store, study_id, interval
+        # Captured now: while the pipeline runs, sys.stdout points at the KFP log file.
+        self.out = sys.stdout
+        self.shown: set[int] = {t.number for t in store.history(study_id) if t.state.value != "RUNNING"}
+        self.best = None
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.poll()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.poll()
+
+    def poll(self) -> None:
+        from agenthpo.trial import TrialState
+
+        try:
+            history = self.store.history(self.study_id)
+        except Exception:  # a busy SQLite file: try again at the next tick
+            return
+        objective = self.spec.objective
+        for trial in history:
+            if trial.number in self.shown:
+                continue
+            if trial.state == TrialState.FINISHED and not trial.facts:
+                continue  # wait for the analysis
+            if trial.state == TrialState.RUNNING:
+                continue
+            self.shown.add(trial.number)
+            head = f"  trial {trial.number:>3}/{self.spec.budget.trials:<3} {trial.source:<8}"
+            if trial.state == TrialState.FINISHED:
+                if self.best is None or objective.better(trial.value, self.best):
+                    self.best = trial.value
+                print(f"{head} {objective.metric}={trial.value:<10.5g} best={self.best:<10.5g} "
+                      f"{trial.train_seconds or 0:6.1f}s  {trial.facts.get('verdict', '')}", file=self.out, flush=True)
+            else:
+                print(f"{head} {trial.state.value:<8} {trial.error[:100]}", file=self.out, flush=True)
+
+
+def tune(args) -> int:
+    spec = _load(args)
+    from agenthpo import study
+    from agenthpo.pipelines.local import PipelineFailed, run_local
+    from agenthpo.tracking import MlflowStudyStore
+
+    store = MlflowStudyStore(spec.tracking_uri)
+    started = time.perf_counter()
+    opened = study.open_study(spec, store)
+    study_id = opened["study_id"]
+    resumed = f", resuming after {opened['trials_used']} trials" if opened["trials_used"] else ""
+    print(f"agenthpo: study {spec.name!r}: {spec.task}, proposer {spec.proposer.name}, "
+          f"{spec.budget.trials} trials{resumed}\n  tracking: {spec.tracking_uri} (run {study_id})", flush=True)
+    trained_before = {t.number for t in store.history(study_id)}
+    workdir = Path(args.workdir).resolve()
+    log_path = workdir / "logs" / f"{spec.name}.log"
+    progress = ProgressPrinter(spec, store, study_id)
+    progress.start()
+    attempts_without_progress = 0
+    try:
+        while True:
+            history = store.history(study_id)
+            kind, reason = study.stop_reason(spec, history)
+            if kind:
+                break
+            remaining = spec.budget.trials - study.counted(history)[0]
+            try:
+                run_local(spec, remaining, workdir, log_path)
+            except PipelineFailed as exc:
+                crashed = store.fail_running(study_id, f"the step's process failed: {exc}")
+                print(f"agenthpo: a pipeline step failed ({exc}); trials {crashed or 'none'} marked FAILED",
+                      file=sys.stderr, flush=True)
+                progressed = len(store.history(study_id)) > len(history)
+                attempts_without_progress = 0 if progressed else attempts_without_progress + 1
+                if attempts_without_progress >= 2:
+                    print("agenthpo: the pipeline fails before any trial starts; giving up", file=sys.stderr)
+                    return EXIT_FAILED
+    finally:
+        progress.stop()
+
+    result = study.report_study(spec, store, study_id)
+    wall = time.perf_counter() - started
+    history = store.history(study_id)
+    trained = [t for t in history if t.number not in trained_before]
+    train_seconds = sum(t.train_seconds or 0.0 for t in trained)
+    timing = {"session_wall_seconds": wall, "session_train_seconds": train_seconds,
+              "session_orchestration_seconds": wall - train_seconds, "session_trials": float(len(trained))}
+    store.log_study_metrics(study_id, timing, step=int(time.time()))
+    _print_summary(spec, result, timing, kind, reason)
+    return EXIT_FAILED if kind == "failures" else EXIT_OK
+
+
+def _print_summary(spec: StudySpec, result: dict, timing: dict, kind: str, reason: str) -> None:
+    print()
+    best = result["best"]
+    if best:
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
+        print(f"best: trial {best['number']}  {spec.objective.metric}={best['value']:.6g}\n  {params}")
+    print(f"{'stopped' if kind == 'failures' else 'done'}: {reason}")
+    print(f"time: {timing['session_wall_seconds']:.1f}s wall for {int(timing['session_trials'])} trials = "
+          f"{timing['session_train_seconds']:.1f}s training + {timing['session_orchestration_seconds']:.1f}s "
+          f"orchestration (pipeline steps, MLflow, analysis)")
+    print(f"report: agenthpo report {spec.name} --tracking-uri {spec.tracking_uri}")
+    print(f"MLflow UI: mlflow ui --backend-store-uri {spec.tracking_uri} --port 5000  (then open "
+          f"http://127.0.0.1:5000)" if spec.tracking_uri.startswith("sqlite") else f"MLflow UI: {spec.tracking_uri}")
+    if kind == "failures":
+        print(f"agenthpo: study stopped: {reason}", file=sys.stderr)
+
+
+def report(args) -> int:
+    from agenthpo.report import build_report
+    from agenthpo.tracking import MlflowStudyStore
+
+    store = MlflowStudyStore(absolute_sqlite_uri(args.tracking_uri))
+    study_id = store.find_study(args.study, args.experiment)
+    if study_id is None:
+        print(f"agenthpo: no study named {args.study!r} in {args.tracking_uri}", file=sys.stderr)
+        return EXIT_FAILED
+    spec = store.load_spec(study_id)
+    from agenthpo import study
+
+    history = store.history(study_id)
+    kind, reason = study.stop_reason(spec, history)
+    print(build_report(spec.name, spec.space, history, spec.objective, reason if kind == "failures" else ""))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Study specifications: a YAML file that says what to tune, how, and where to record it.
+
+Everything is validated before anything runs; errors name the field path and the bad value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agenthpo.space import SearchSpace
+from agenthpo.trial import Objective
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# The LLM `agent` proposer takes this place once it exists; until then TPE is the strongest we ship.
+DEFAULT_PROPOSER = "tpe"
+# The study stops once this many trials have failed (Katib's maxFailedTrialCount).
+DEFAULT_MAX_FAILED = 3
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
+              "tracking_uri", "experiment", "task_options"}
+
+
+class SpecError(ValueError):
+    """A study spec that cannot run; the message names the field path and the value."""
+
+    def __init__(self, path: str, message: str, source: str = ""):
+        self.path = path
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}{path}: {message}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    trials: int
+    max_failed_trials: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"trials": self.trials, "max_failed_trials": self.max_failed_trials}
+
+
+@dataclass(frozen=True)
+class ProposerSpec:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **dict(self.options)}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    task: str
+    description: str
+    objective: Objective
+    space: SearchSpace
+    budget: Budget
+    proposer: ProposerSpec
+    seed: int = 0
+    data: str | None = None
+    tracking_uri: str = DEFAULT_TRACKING_URI
+    experiment: str | None = None
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def experiment_name(self) -> str:
+        return self.experiment or self.name
+
+    def with_overrides(self, *, trials: int | None = None, proposer: str | None = None,
+                       tracking_uri: str | None = None) -> StudySpec:
+        """The spec with CLI overrides applied, validated like the file itself."""
+        data = self.to_json()
+        if trials is not None:
+            data["budget"]["trials"] = trials
+        if proposer is not None:
+            data["proposer"] = {"name": proposer}
+        if tracking_uri is not None:
+            data["tracking_uri"] = tracking_uri
+        return parse_spec(data, base_dir=None, source="command line")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "description": self.description,
+            "data": self.data,
+            "objective": self.objective.to_json(),
+            "space": self.space.to_json(),
+            "budget": self.budget.to_json(),
+            "proposer": self.proposer.to_json(),
+            "seed": self.seed,
+            "tracking_uri": self.tracking_uri,
+            "experiment": self.experiment,
+            "task_options": dict(self.task_options),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StudySpec:
+        return parse_spec(data, base_dir=None)
+
+    def replace(self, **changes: Any) -> StudySpec:
+        return replace(self, **changes)
+
+
+def load_spec(path: str | os.PathLike[str]) -> StudySpec:
+    """Read and validate a YAML spec; relative data paths are taken from the spec's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError("spec", f"cannot read {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError("spec", f"not valid YAML: {exc}", source=str(path)) from None
+    return parse_spec(data, base_dir=path.resolve().parent, source=str(path))
+
+
+def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
+    def fail(field_path: str, message: str) -> SpecError:
+        return SpecError(field_path, message, source)
+
+    if not isinstance(data, Mapping):
+        raise fail("spec", f"expected a mapping at the top level, got {data!r}")
+    unknown = sorted(set(data) - _TOP_LEVEL)
+    if unknown:
+        raise fail(unknown[0], f"unknown field (allowed: {sorted(_TOP_LEVEL)})")
+
+    name = _required(data, "name", str, fail)
+    if not _NAME.match(name):
+        raise fail("name", f"{name!r} must be 1-128 letters, digits, '.', '_' or '-'")
+    task = _required(data, "task", str, fail)
+    description = _optional(data, "description", str, fail, default="")
+
+    objective_data = _required(data, "objective", Mapping, fail)
+    _reject_unknown(objective_data, {"metric", "direction"}, "objective", fail)
+    try:
+        objective = Objective(objective_data.get("metric"), objective_data.get("direction", "maximize"))
+    except ValueError as exc:
+        field_path = "objective.direction" if "direction" in str(exc) else "objective.metric"
+        raise fail(field_path, str(exc).split("=", 1)[1]) from None
+
+    space_data = _required(data, "space", Mapping, fail)
+    try:
+        space = SearchSpace.from_json(space_data)
+    except ValueError as exc:
+        param = str(exc).split(":", 1)[0].split("=", 1)[0]
+        where = f"space.{param}" if param in space_data else "space"
+        raise fail(where, str(exc)) from None
+
+    budget_data = _required(data, "budget", Mapping, fail)
+    _reject_unknown(budget_data, {"trials", "max_failed_trials"}, "budget", fail)
+    trials = _int_at_least(budget_data.get("trials"), 1, "budget.trials", fail)
+    max_failed = _int_at_least(budget_data.get("max_failed_trials", DEFAULT_MAX_FAILED), 1, "budget.max_failed_trials", fail)
+
+    proposer_data = data.get("proposer", DEFAULT_PROPOSER)
+    if isinstance(proposer_data, str):
+        proposer = ProposerSpec(proposer_data)
+    elif isinstance(proposer_data, Mapping) and isinstance(proposer_data.get("name"), str):
+        proposer = ProposerSpec(proposer_data["name"], {k: v for k, v in proposer_data.items() if k != "name"})
+    else:
+        raise fail("proposer", f"{proposer_data!r} must be a name or a mapping with 'name'")
+    from agenthpo.proposers import PROPOSERS  # late: proposers import the spec's value objects
+
+    if proposer.name not in PROPOSERS:
+        raise fail("proposer", f"{proposer.name!r} is not one of {sorted(PROPOSERS)}")
+
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise fail("seed", f"{seed!r} must be a non-negative integer")
+
+    data_path = _optional(data, "data", str, fail, default=None)
+    if data_path is not None:
+        data_path = _resolve_path(_expand_env(data_path, "data", fail), base_dir)
+    tracking_uri = _expand_env(_optional(data, "tracking_uri", str, fail, default=DEFAULT_TRACKING_URI),
+                               "tracking_uri", fail)
+    experiment = _optional(data, "experiment", str, fail, default=None)
+    task_options = _optional(data, "task_options", Mapping, fail, default={}) or {}
+
+    return StudySpec(
+        name=name, task=task, description=description, objective=objective, space=space,
+        budget=Budget(trials, max_failed), proposer=proposer, seed=seed, data=data_path,
+        tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
+        task_options=dict(task_options),
+    )
+
+
+def absolute_sqlite_uri(uri: str) -> str:
+    """sqlite:///relative.db -> sqlite:////abs/path/relative.db, so subprocesses in other folders agree."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
+        return prefix + str(Path(uri[len(prefix):]).resolve())
+    return uri
+
+
+def _resolve_path(value: str, base_dir: Path | None) -> str:
+    if "://" in value or base_dir is None or os.path.isabs(value):
+        return value
+    return str((base_dir / value).resolve())
+
+
+def _expand_env(value: str, field_path: str, fail) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        var, default = match.group(1), match.group(2)
+        if var in os.environ:
+            return os.environ[var]
+        if default is None:
+            raise fail(field_path, f"{value!r} uses ${{{var}}}, which is not set (write ${{{var}:-default}})")
+        return default
+
+    return _ENV.sub(substitute, value)
+
+
+def _required(data: Mapping[str, Any], key: str, kind: type, fail) -> Any:
+    if key not in data or data[key] is None:
+        raise fail(key, "is required")
+    return _typed(data[key], key, kind, fail)
+
+
+def _optional(data: Mapping[str, Any], key: str, kind: type, fail, default: Any) -> Any:
+    if key not in data or data[key] is None:
+        return default
+    return _typed(data[key], key, kind, fail)
+
+
+def _typed(value: Any, key: str, kind: type, fail) -> Any:
+    if not isinstance(value, kind):
+        expected = "a mapping" if kind is Mapping else f"a {kind.__name__}"
+        raise fail(key, f"{value!r} must be {expected}")
+    if kind is str and not value.strip():
+        raise fail(key, f"{value!r} must not be empty")
+    return value
+
+
+def _int_at_least(value: Any, minimum: int, field_path: str, fail) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise fail(field_path, f"{value!r} must be an integer >= {minimum}")
+    return value
+
+
+def _reject_unknown(data: Mapping[str, Any], allowed: set[str], prefix: str, fail) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise fail(f"{prefix}.{unknown[0]}", f"unknown field (allowed: {sorted(allowed)})")

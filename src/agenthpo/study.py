@@ -1,0 +1,153 @@
+"""The steps of a study, one function per pipeline step, each a plain call over a store.
+
+open -> (create -> train -> analyze) x trials -> report. Every step reads what it needs from the
+store (MLflow in practice, `agenthpo.tracking`), so each can run in its own process or pod. A
+training crash is recorded as a FAILED trial, never raised: the study goes on.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from agenthpo.analysis import analyze_curves, summarize
+from agenthpo.proposers import make_proposer
+from agenthpo.report import build_report
+from agenthpo.spec import StudySpec
+from agenthpo.tasks import TrialContext, load_task, objective_value
+from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
+
+Curves = Mapping[str, Sequence[tuple[int, float]]]
+
+
+class StudyStore(Protocol):
+    """What the steps need from tracking; `agenthpo.tracking.MlflowStudyStore` implements it."""
+
+    def open_study(self, spec: StudySpec) -> str: ...
+    def history(self, study_id: str) -> list[TrialRecord]: ...
+    def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str: ...
+    def finish_trial(self, trial_id: str, value: float, metrics: Mapping[str, float], curves: Curves,
+                     train_seconds: float, plot: Path | None) -> None: ...
+    def fail_trial(self, trial_id: str, error: str, curves: Curves, train_seconds: float) -> None: ...
+    def curves(self, trial_id: str) -> dict[str, list[tuple[int, float]]]: ...
+    def write_analysis(self, trial_id: str, facts: Mapping[str, Any], note: str) -> None: ...
+    def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
+                     stopped: str) -> None: ...
+
+
+def counted(history: Sequence[TrialRecord]) -> tuple[int, int]:
+    """(trials that count against the budget, failed trials); interrupted ones count for neither."""
+    used = sum(t.state in (TrialState.FINISHED, TrialState.FAILED) for t in history)
+    failed = sum(t.state == TrialState.FAILED for t in history)
+    return used, failed
+
+
+def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[str, str]:
+    """(kind, message) saying why no further trial may start: kind is 'failures', 'budget' or ''."""
+    used, failed = counted(history)
+    if failed >= spec.budget.max_failed_trials:
+        return "failures", (f"{failed} trials failed, reaching budget.max_failed_trials="
+                            f"{spec.budget.max_failed_trials}; see the failed trials' agenthpo.error tags")
+    if used >= spec.budget.trials:
+        return "budget", f"budget of {spec.budget.trials} trials used"
+    return "", ""
+
+
+def open_study(spec: StudySpec, store: StudyStore) -> dict[str, Any]:
+    study_id = store.open_study(spec)
+    used, failed = counted(store.history(study_id))
+    return {"study_id": study_id, "trials_used": used, "trials_failed": failed}
+
+
+def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str, Any]:
+    """The Creator step: read the history, propose the next configuration, open its trial run."""
+    history = store.history(study_id)
+    kind, reason = stop_reason(spec, history)
+    if kind:
+        return {"status": "stop", "stop": kind, "reason": reason, "study_id": study_id}
+    proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options))
+    proposal = proposer.propose(spec.space, history, 1)[0]
+    number = max((t.number for t in history), default=0) + 1
+    trial_id = store.start_trial(study_id, number, proposal)
+    return {"status": "proposed", "study_id": study_id, "trial_id": trial_id, "number": number,
+            **proposal.to_json()}
+
+
+def train_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The Executor's training step. Any failure of the task becomes a FAILED trial, not an exception."""
+    if config.get("status") != "proposed":
+        return {"status": "skipped", "reason": config.get("reason", "")}
+    trial_id, number = config["trial_id"], config["number"]
+    ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
+    started = time.perf_counter()
+    try:
+        task = load_task(spec.task)
+        params = spec.space.validate(config["params"])
+        metrics = task.train(params, ctx)
+        value = objective_value(metrics, spec.objective)
+    except Exception as exc:  # a crashed trial is a recorded result
+        seconds = time.perf_counter() - started
+        error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+        store.fail_trial(trial_id, error, ctx.curves, seconds)
+        return {"status": "FAILED", "trial_id": trial_id, "number": number, "error": f"{type(exc).__name__}: {exc}",
+                "train_seconds": seconds}
+    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as folder:
+        plot = None
+        if ctx.curves:
+            from agenthpo.plots import plot_curves
+
+            plot = plot_curves(ctx.curves, Path(folder) / "learning_curves.png",
+                               f"{spec.name}: trial {number}")
+        store.finish_trial(trial_id, value, {**metrics, spec.objective.metric: value}, ctx.curves, seconds,
+                           plot)
+    return {"status": "FINISHED", "trial_id": trial_id, "number": number, "value": value,
+            "train_seconds": seconds}
+
+
+def analyze_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any],
+                  trained: Mapping[str, Any]) -> dict[str, Any]:
+    """The Executor's analysis: facts from the recorded curves, written back as the run's note."""
+    if trained.get("status") not in ("FINISHED", "FAILED"):
+        return {"status": "skipped"}
+    trial_id, number = config["trial_id"], config["number"]
+    if trained["status"] == "FAILED":
+        note = summarize(number, None, spec.objective, None, error=trained.get("error", "unknown error"))
+        store.write_analysis(trial_id, {"verdict": "failed"}, note)
+        return {"status": "FAILED", "number": number, "verdict": "failed"}
+    facts = analyze_curves(store.curves(trial_id), spec.objective)
+    facts_json = facts.to_json() if facts else {"verdict": "no curve"}
+    note = summarize(number, trained["value"], spec.objective, facts)
+    store.write_analysis(trial_id, facts_json, note)
+    return {"status": "FINISHED", "number": number, "verdict": facts_json["verdict"], "note": note}
+
+
+def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str, Any]:
+    """The final report: markdown and history plot on the study run; returns the markdown."""
+    history = store.history(study_id)
+    kind, reason = stop_reason(spec, history)
+    stopped = reason if kind == "failures" else ""
+    markdown = build_report(spec.name, spec.space, history, spec.objective, stopped)
+    best = best_trial(history, spec.objective)
+    used, failed = counted(history)
+    summary: dict[str, float] = {
+        "trials_finished": float(used - failed), "trials_failed": float(failed),
+        "train_seconds_total": float(sum(t.train_seconds or 0.0 for t in history)),
+    }
+    if best is not None:
+        summary[f"best_{spec.objective.metric}"] = float(best.value)  # type: ignore[arg-type]
+        summary["best_trial"] = float(best.number)
+    with tempfile.TemporaryDirectory() as folder:
+        plot = None
+        if history:
+            from agenthpo.plots import plot_history
+
+            plot = plot_history(history, spec.objective, Path(folder) / "optimization_history.png", spec.name)
+        store.write_report(study_id, markdown, plot, summary, stopped)
+    return {"study_id": study_id, "markdown": markdown, "stopped": stopped,
+            "best": None if best is None else {"number": best.number, "value": best.value,
+                                               "params": dict(best.params)}}

@@ -1,0 +1,33 @@
+"""Task plug-ins by name, imported only when used. A spec may also name `package.module:attribute`."""
+
+from __future__ import annotations
+
+import importlib
+
+from agenthpo.tasks.base import Task, TrialContext, objective_value
+
+TASKS: dict[str, str] = {
+    "xgboost-classification": "agenthpo.tasks.xgboost_tabular:CLASSIFICATION",
+    "xgboost-regression": "agenthpo.tasks.xgboost_tabular:REGRESSION",
+}
+
+
+def load_task(name: str) -> Task:
+    target = TASKS.get(name, name)
+    if ":" not in target:
+        raise ValueError(f"task={name!r} is not one of {sorted(TASKS)} nor a 'module:attribute' path")
+    module_name, attribute = target.split(":", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"task={name!r}: cannot import {module_name!r} ({exc})") from None
+    try:
+        task = getattr(module, attribute)
+    except AttributeError:
+        raise ValueError(f"task={name!r}: {module_name!r} has no attribute {attribute!r}") from None
+    if not isinstance(task, Task):
+        raise ValueError(f"task={name!r}: {target} lacks name, objective, space, description or train()")
+    return task
+
+
+__all__ = ["TASKS", "Task", "TrialContext", "load_task", "objective_value"]

@@ -1,0 +1,107 @@
+"""Value objects shared by proposers, tracking and reports: objective, proposals and trial records."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from agenthpo.space import Scalar
+
+SOURCES = ("llm", "fallback", "random", "tpe", "start")
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str = "maximize"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metric, str) or not self.metric.strip():
+            raise ValueError(f"objective.metric={self.metric!r} must be a non-empty string")
+        if self.direction not in ("maximize", "minimize"):
+            raise ValueError(f"objective.direction={self.direction!r} must be 'maximize' or 'minimize'")
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        """True when a is strictly better than b."""
+        return a > b if self.maximize else a < b
+
+    def best_of(self, values: Sequence[float]) -> float:
+        return max(values) if self.maximize else min(values)
+
+    def to_json(self) -> dict[str, str]:
+        return {"metric": self.metric, "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A configuration to train, where it came from and why."""
+
+    params: Mapping[str, Scalar]
+    source: str
+    rationale: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source={self.source!r} is not one of {list(SOURCES)}")
+        object.__setattr__(self, "params", dict(self.params))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "source": self.source, "rationale": self.rationale}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Proposal:
+        return cls(params=data["params"], source=data["source"], rationale=data.get("rationale", ""))
+
+
+class TrialState(str, Enum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    # A trial whose process was killed (left RUNNING); it does not count against the budget.
+    INTERRUPTED = "INTERRUPTED"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One past trial as the proposers and the report see it (read back from tracking)."""
+
+    number: int
+    params: Mapping[str, Scalar]
+    state: TrialState
+    value: float | None = None
+    source: str = ""
+    run_id: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    error: str = ""
+    train_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.state == TrialState.FINISHED and (self.value is None or not math.isfinite(self.value)):
+            raise ValueError(f"trial {self.number}: a FINISHED trial needs a finite value, got {self.value!r}")
+
+    @property
+    def finished(self) -> bool:
+        return self.state == TrialState.FINISHED
+
+
+def finished(history: Sequence[TrialRecord]) -> list[TrialRecord]:
+    return [t for t in history if t.finished]
+
+
+def best_trial(history: Sequence[TrialRecord], objective: Objective) -> TrialRecord | None:
+    best: TrialRecord | None = None
+    for trial in finished(history):
+        if best is None or objective.better(trial.value, best.value):  # type: ignore[arg-type]
+            best = trial
+    return best
+
+
+def counts_against_budget(trial: TrialRecord) -> bool:
+    return trial.state in (TrialState.FINISHED, TrialState.FAILED, TrialState.RUNNING)

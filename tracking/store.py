@@ -1,0 +1,256 @@
+"""MLflow as the study's only record: a study is a parent run, each trial a child run.
+
+Conventions (what a person sees in the MLflow UI):
+- study run: tags `agenthpo.role=study`, `agenthpo.study=<name>`, the spec as `spec.json` artifact,
+  the final report as `report.md`, `optimization_history.png` and the run's note.
+- trial run: child of the study (`mlflow.parentRunId`), tags `agenthpo.role=trial`, `agenthpo.trial`,
+  `agenthpo.source`, `agenthpo.params` (typed JSON), `agenthpo.rationale`; params as MLflow params;
+  per-step curves as metrics with `step`; the objective metric; `learning_curves.png`; the
+  Executor's analysis in `mlflow.note.content` and `agenthpo.analysis`; status FINISHED or FAILED
+  with `agenthpo.error` (full traceback in `error.txt`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from agenthpo.spec import StudySpec
+from agenthpo.trial import Proposal, TrialRecord, TrialState
+
+TAG_LIMIT = 8000  # MLflow cuts tag values here; longer texts go to artifacts
+NOTE = "mlflow.note.content"
+PARENT = "mlflow.parentRunId"
+_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+_PARAM_BATCH = 100
+
+
+def _clip(text: str, limit: int = TAG_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    marker = "\n\n[... cut; the full text is in the run's artifacts]"
+    return text[: limit - len(marker)] + marker
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def artifact_root_for(tracking_uri: str) -> str | None:
+    """Beside a SQLite database, keep artifacts next to it (not in whatever folder a step runs in)."""
+    if tracking_uri.startswith("sqlite:////"):
+        return str(Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts")
+    return None  # a tracking server decides
+
+
+class MlflowStudyStore:
+    """Implements `agenthpo.study.StudyStore` on an MLflow tracking URI (SQLite, server, Databricks)."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+
+    # -- studies -----------------------------------------------------------------------------------
+    def experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment.experiment_id)
+            return experiment.experiment_id
+        root = artifact_root_for(self.tracking_uri)
+        location = f"{root}/{name}" if root else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:
+            # Another process created it between our look-up and our create.
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    def find_study(self, name: str, experiment: str | None = None) -> str | None:
+        if experiment is not None:
+            found = self.client.get_experiment_by_name(experiment)
+            experiment_ids = [found.experiment_id] if found else []
+        else:
+            experiment_ids = [e.experiment_id for e in self.client.search_experiments()]
+        if not experiment_ids:
+            return None
+        runs = self.client.search_runs(
+            experiment_ids,
+            filter_string=f"tags.`agenthpo.role` = 'study' and tags.`agenthpo.study` = '{_quote(name)}'",
+            order_by=["attributes.start_time DESC"], max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def open_study(self, spec: StudySpec) -> str:
+        """The study's parent run, created or resumed; trials left RUNNING are marked interrupted."""
+        study_id = self.find_study(spec.name, spec.experiment_name)
+        tags = {
+            "agenthpo.role": "study", "agenthpo.study": spec.name, "agenthpo.task": spec.task,
+            "agenthpo.proposer": spec.proposer.name, "agenthpo.budget.trials": str(spec.budget.trials),
+            "agenthpo.objective": f"{spec.objective.direction} {spec.objective.metric}",
+        }
+        if study_id is None:
+            run = self.client.create_run(self.experiment_id(spec.experiment_name), run_name=spec.name,
+                                         tags={**tags, NOTE: _clip(spec.description or spec.name)})
+            study_id = run.info.run_id
+            self.client.log_batch(study_id, params=[
+                Param("task", spec.task), Param("metric", spec.objective.metric),
+                Param("direction", spec.objective.direction), Param("seed", str(spec.seed)),
+            ])
+        else:
+            self.client.update_run(study_id, status="RUNNING")
+            self.client.log_batch(study_id, tags=[RunTag(k, v) for k, v in tags.items()])
+            for trial in self.history(study_id):
+                if trial.state == TrialState.RUNNING:
+                    self.mark_interrupted(trial.run_id, "its process stopped before the trial ended "
+                                                        "(found RUNNING when the study resumed)")
+        self.client.log_text(study_id, json.dumps(spec.to_json(), indent=2), "spec.json")
+        return study_id
+
+    def load_spec(self, study_id: str) -> StudySpec:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = self.client.download_artifacts(study_id, "spec.json", folder)
+            return StudySpec.from_json(json.loads(Path(path).read_text()))
+
+    def mark_interrupted(self, trial_id: str, why: str) -> None:
+        self.client.log_batch(trial_id, tags=[RunTag("agenthpo.state", TrialState.INTERRUPTED.value),
+                                              RunTag(NOTE, f"**Interrupted**: {why}. Not counted.")])
+        self.client.set_terminated(trial_id, status="FAILED")
+
+    def fail_running(self, study_id: str, error: str) -> list[int]:
+        """Mark trials still RUNNING as FAILED (counted): used when a step's process crashed."""
+        numbers = []
+        for trial in self.history(study_id):
+            if trial.state == TrialState.RUNNING:
+                self.fail_trial(trial.run_id, error, {}, 0.0)
+                numbers.append(trial.number)
+        return numbers
+
+    # -- trials ------------------------------------------------------------------------------------
+    def history(self, study_id: str) -> list[TrialRecord]:
+        study = self.client.get_run(study_id)
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [study.info.experiment_id],
+                filter_string=f"tags.`{PARENT}` = '{study_id}' and tags.`agenthpo.role` = 'trial'",
+                max_results=1000, page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+        records = [self._record(run) for run in runs]
+        return sorted(records, key=lambda r: r.number)
+
+    @staticmethod
+    def _record(run) -> TrialRecord:
+        tags, metrics = run.data.tags, run.data.metrics
+        state = TrialState(tags.get("agenthpo.state", run.info.status if run.info.status in
+                                    ("RUNNING", "FINISHED", "FAILED") else "FAILED"))
+        value = float(tags["agenthpo.value"]) if "agenthpo.value" in tags else None
+        if state == TrialState.FINISHED and (value is None or not math.isfinite(value)):
+            state = TrialState.FAILED  # a run finished by hand or by another tool without our result
+        return TrialRecord(
+            number=int(tags.get("agenthpo.trial", 0)),
+            params=json.loads(tags.get("agenthpo.params", "{}")),
+            state=state, value=value if state == TrialState.FINISHED else None,
+            source=tags.get("agenthpo.source", ""), run_id=run.info.run_id,
+            facts=json.loads(tags.get("agenthpo.analysis", "{}")),
+            error=tags.get("agenthpo.error", ""), train_seconds=metrics.get("train_seconds"),
+        )
+
+    def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str:
+        study = self.client.get_run(study_id)
+        tags = {
+            PARENT: study_id, "agenthpo.role": "trial", "agenthpo.trial": str(number),
+            "agenthpo.study": study.data.tags.get("agenthpo.study", ""),
+            "agenthpo.source": proposal.source, "agenthpo.params": json.dumps(dict(proposal.params)),
+            "agenthpo.state": TrialState.RUNNING.value,
+            "agenthpo.rationale": _clip(proposal.rationale or "-"),
+        }
+        run = self.client.create_run(study.info.experiment_id, run_name=f"trial-{number:03d}", tags=tags)
+        params = [Param(k, str(v)) for k, v in proposal.params.items()]
+        for i in range(0, len(params), _PARAM_BATCH):
+            self.client.log_batch(run.info.run_id, params=params[i:i + _PARAM_BATCH])
+        if len(proposal.rationale) > TAG_LIMIT:
+            self.client.log_text(run.info.run_id, proposal.rationale, "rationale.md")
+        return run.info.run_id
+
+    def _log_curves(self, trial_id: str, curves: Mapping[str, Sequence[tuple[int, float]]]) -> int:
+        stamp = _now_ms()
+        points = [Metric(name, float(v), stamp, int(s)) for name, pts in curves.items() for s, v in pts]
+        for i in range(0, len(points), _BATCH):
+            self.client.log_batch(trial_id, metrics=points[i:i + _BATCH])
+        return max((int(s) for pts in curves.values() for s, _ in pts), default=0)
+
+    def finish_trial(self, trial_id: str, value: float, metrics: Mapping[str, float],
+                     curves: Mapping[str, Sequence[tuple[int, float]]], train_seconds: float,
+                     plot: Path | None) -> None:
+        last_step = self._log_curves(trial_id, curves)
+        stamp = _now_ms()
+        final = [Metric(k, float(v), stamp, last_step) for k, v in metrics.items()]
+        final.append(Metric("train_seconds", float(train_seconds), stamp, 0))
+        self.client.log_batch(trial_id, metrics=final)
+        if plot is not None:
+            self.client.log_artifact(trial_id, str(plot))
+        self.client.log_batch(trial_id, tags=[RunTag("agenthpo.value", repr(float(value))),
+                                              RunTag("agenthpo.state", TrialState.FINISHED.value)])
+        self.client.set_terminated(trial_id, status="FINISHED")
+
+    def fail_trial(self, trial_id: str, error: str, curves: Mapping[str, Sequence[tuple[int, float]]],
+                   train_seconds: float) -> None:
+        self._log_curves(trial_id, curves)
+        self.client.log_metric(trial_id, "train_seconds", float(train_seconds))
+        self.client.log_text(trial_id, error, "error.txt")
+        first_line = error.strip().splitlines()[0] if error.strip() else "unknown error"
+        self.client.log_batch(trial_id, tags=[
+            RunTag("agenthpo.state", TrialState.FAILED.value), RunTag("agenthpo.error", _clip(first_line)),
+        ])
+        self.client.set_terminated(trial_id, status="FAILED")
+
+    def curves(self, trial_id: str) -> dict[str, list[tuple[int, float]]]:
+        run = self.client.get_run(trial_id)
+        result = {}
+        for key in run.data.metrics:
+            history = self.client.get_metric_history(trial_id, key)
+            if len(history) > 1:
+                result[key] = sorted((m.step, m.value) for m in history)
+        return result
+
+    def write_analysis(self, trial_id: str, facts: Mapping[str, Any], note: str) -> None:
+        if len(note) > TAG_LIMIT:
+            self.client.log_text(trial_id, note, "analysis.md")
+        self.client.log_batch(trial_id, tags=[
+            RunTag("agenthpo.analysis", _clip(json.dumps(facts))), RunTag(NOTE, _clip(note)),
+        ])
+
+    # -- reports -----------------------------------------------------------------------------------
+    def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
+                     stopped: str) -> None:
+        self.client.log_text(study_id, markdown, "report.md")
+        if plot is not None:
+            self.client.log_artifact(study_id, str(plot))
+        stamp = _now_ms()
+        self.client.log_batch(study_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in summary.items()],
+                              tags=[RunTag(NOTE, _clip(markdown)), RunTag("agenthpo.stopped", stopped or "-")])
+        self.client.set_terminated(study_id, status="FAILED" if stopped else "FINISHED")
+
+    def log_study_metrics(self, study_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        stamp = _now_ms()
+        self.client.log_batch(study_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
