@@ -5,16 +5,16 @@ pod; the images have agenthpo installed, hence `install_kfp_package=False`.
 """
 
 
-from kfp import dsl  # no `from __future__ import annotations`: KFP reads the real types
-
 from agenthpo.components.images import CONTROL_IMAGE, TRAIN_IMAGE
+from kfp import dsl  # no `from __future__ import annotations`: KFP reads the real types
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
 def open_study(spec_json: str) -> str:
     """Create or resume the study's parent run in MLflow."""
-    from agenthpo import study
     from agenthpo.components.runtime import dump, load
+
+    from agenthpo import study
 
     spec, store = load(spec_json)
     return dump(study.open_study(spec, store))
@@ -25,8 +25,9 @@ def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact]) -
     """The Creator: read past trials from MLflow, propose the next configuration as an artifact."""
     import json
 
-    from agenthpo import study
     from agenthpo.components.runtime import dump, load
+
+    from agenthpo import study
 
     spec, store = load(spec_json)
     result = dump(study.create_trial(spec, store, json.loads(study_json)["study_id"]))
@@ -40,8 +41,9 @@ def train(spec_json: str, config: dsl.Input[dsl.Artifact]) -> str:
     """The Executor's training: run the task with the configuration, log curves and metrics."""
     import json
 
-    from agenthpo import study
     from agenthpo.components.runtime import dump, load
+
+    from agenthpo import study
 
     spec, store = load(spec_json)
     with open(config.path) as f:
@@ -53,8 +55,9 @@ def analyze(spec_json: str, config: dsl.Input[dsl.Artifact], trained_json: str) 
     """The Executor's analysis of the training trajectory, written back to the trial run."""
     import json
 
-    from agenthpo import study
     from agenthpo.components.runtime import dump, load
+
+    from agenthpo import study
 
     spec, store = load(spec_json)
     with open(config.path) as f:
@@ -66,8 +69,9 @@ def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown]) 
     """The final report on the study run; also a Markdown artifact the Kubeflow UI renders."""
     import json
 
-    from agenthpo import study
     from agenthpo.components.runtime import dump, load
+
+    from agenthpo import study
 
     spec, store = load(spec_json)
     result = study.report_study(spec, store, json.loads(study_json)["study_id"])

@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from agenthpo.pipelines.study_pipeline import build_pipeline
+
 from agenthpo.spec import StudySpec
 
 

@@ -10,9 +10,9 @@ of the pipeline pass through without training.
 import json
 from pathlib import Path
 
+from agenthpo.components import steps
 from kfp import compiler, dsl
 
-from agenthpo.components import steps
 from agenthpo.spec import StudySpec
 
 

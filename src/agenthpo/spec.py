@@ -159,7 +159,8 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
     budget_data = _required(data, "budget", Mapping, fail)
     _reject_unknown(budget_data, {"trials", "max_failed_trials"}, "budget", fail)
     trials = _int_at_least(budget_data.get("trials"), 1, "budget.trials", fail)
-    max_failed = _int_at_least(budget_data.get("max_failed_trials", DEFAULT_MAX_FAILED), 1, "budget.max_failed_trials", fail)
+    max_failed = _int_at_least(budget_data.get("max_failed_trials", DEFAULT_MAX_FAILED), 1,
+                               "budget.max_failed_trials", fail)
 
     proposer_data = data.get("proposer", DEFAULT_PROPOSER)
     if isinstance(proposer_data, str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from agenthpo.space import Scalar
@@ -60,7 +60,7 @@ class Proposal:
         return cls(params=data["params"], source=data["source"], rationale=data.get("rationale", ""))
 
 
-class TrialState(str, Enum):
+class TrialState(StrEnum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"

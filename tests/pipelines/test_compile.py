@@ -1,0 +1,33 @@
+import yaml
+from agenthpo.pipelines.study_pipeline import compile_pipeline
+from conftest import ROOT, run_cli
+
+from agenthpo.spec import load_spec
+
+
+def test_pipeline_compiles_with_chained_uncached_trials(tmp_path):
+    spec = load_spec(ROOT / "examples" / "water-potability.yaml")
+    path = compile_pipeline(spec, tmp_path / "p.yaml", trials=3)
+    doc = yaml.safe_load(path.read_text())
+    tasks = doc["root"]["dag"]["tasks"]
+    assert len(tasks) == 1 + 3 * 3 + 1
+    assert all(t["cachingOptions"].get("enableCache", False) is False for t in tasks.values())
+    names = {t["taskInfo"]["name"] for t in tasks.values()}
+    assert {"open-study", "trial-1-creator", "trial-3-analyze", "report"} <= names
+    by_name = {t["taskInfo"]["name"]: t for t in tasks.values()}
+    key = {t["taskInfo"]["name"]: k for k, t in tasks.items()}
+    assert key["trial-1-analyze"] in by_name["trial-2-creator"]["dependentTasks"]
+    assert key["trial-3-analyze"] in by_name["report"]["dependentTasks"]
+    # The spec travels as the pipeline parameter's default, so a cluster run needs nothing else.
+    default = doc["root"]["inputDefinitions"]["parameters"]["spec_json"]["defaultValue"]
+    assert yaml.safe_load(default)["name"] == "water-potability"
+    images = {e["container"]["image"] for e in doc["deploymentSpec"]["executors"].values()}
+    assert any("train" in i for i in images) and any("control" in i for i in images)
+
+
+def test_compile_command(tmp_path):
+    done = run_cli("compile", ROOT / "examples" / "house-price.yaml", "-o", tmp_path / "hp.yaml", "--trials", "2",
+                   cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 trial iterations" in done.stdout
+    assert len(yaml.safe_load((tmp_path / "hp.yaml").read_text())["root"]["dag"]["tasks"]) == 1 + 2 * 3 + 1

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from agenthpo.tasks import TASKS, TrialContext, load_task
+from agenthpo.tasks.xgboost_tabular import f1_score, r2_score, split_indices
+
+SMALL = {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1, "subsample": 0.9, "colsample_bytree": 0.9,
+         "n_estimators": 20, "gamma": 0.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
+
+
+def test_registry_resolves_and_spaces_hold_table_2_params():
+    names = {"max_depth", "learning_rate", "min_child_weight", "subsample", "colsample_bytree", "n_estimators",
+             "gamma", "reg_alpha", "reg_lambda"}
+    assert set(load_task("xgboost-classification").space.names) == names | {"scale_pos_weight"}
+    assert set(load_task("xgboost-regression").space.names) == names
+    assert load_task("xgboost-classification").space.param("learning_rate").log
+    assert set(TASKS) >= {"xgboost-classification", "xgboost-regression"}
+
+
+def test_unknown_task_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"task='svm' is not one of"):
+        load_task("svm")
+    with pytest.raises(ValueError, match=r"cannot import 'no_such_module'"):
+        load_task("no_such_module:TASK")
+
+
+def test_split_is_fixed_disjoint_and_stratified():
+    labels = np.array([0] * 700 + [1] * 300)
+    a = split_indices(labels, 0.2, 0.2, seed=0, stratify=True)
+    b = split_indices(labels, 0.2, 0.2, seed=0, stratify=True)
+    parts_a, parts_b = (a.train, a.validation, a.test), (b.train, b.validation, b.test)
+    assert all(np.array_equal(x, y) for x, y in zip(parts_a, parts_b, strict=True))
+    assert len(set(a.train) | set(a.validation) | set(a.test)) == 1000
+    assert not set(a.train) & set(a.validation) and not set(a.validation) & set(a.test)
+    assert labels[a.validation].mean() == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(ValueError, match=r"test_fraction=0\.7 outside"):
+        split_indices(labels, 0.2, 0.7, seed=0, stratify=False)
+
+
+def test_metrics():
+    assert f1_score(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])) == pytest.approx(0.5)
+    assert f1_score(np.array([0, 0]), np.array([0, 0])) == 0.0
+    assert r2_score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == 1.0
+
+
+def test_classification_trains_with_curves(water_csv):
+    task = load_task("xgboost-classification")
+    ctx = TrialContext(str(water_csv), {"target": "Potability"}, seed=0)
+    metrics = task.train({**SMALL, "scale_pos_weight": 1.5}, ctx)
+    assert 0.0 < metrics["f1"] <= 1.0 and metrics["f1"] == metrics["validation_f1"]
+    assert "test_f1" in metrics
+    assert [s for s, _ in ctx.curves["validation_logloss"]] == list(range(1, 21))
+    assert set(ctx.curves) == {"train_logloss", "train_error", "validation_logloss", "validation_error"}
+
+
+def test_regression_trains_with_a_categorical_column(house_csv):
+    task = load_task("xgboost-regression")
+    ctx = TrialContext(str(house_csv), {"target": "Price"}, seed=0)
+    metrics = task.train(SMALL, ctx)
+    assert 0.3 < metrics["r2"] < 1.0
+    assert len(ctx.curves["validation_rmse"]) == 20
+
+
+def test_missing_target_is_a_clear_error(water_csv):
+    task = load_task("xgboost-classification")
+    with pytest.raises(ValueError, match=r"task_options.target='Label' is not a column"):
+        task.train({**SMALL, "scale_pos_weight": 1.0}, TrialContext(str(water_csv), {"target": "Label"}))
+    with pytest.raises(ValueError, match=r"needs task_options.target"):
+        task.train({**SMALL, "scale_pos_weight": 1.0}, TrialContext(str(water_csv), {}))

@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pytest
+
+from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, SearchSpace, param_from_json
+
+
+def space() -> SearchSpace:
+    return SearchSpace([
+        FloatParam("learning_rate", 1e-5, 0.1, log=True),
+        FloatParam("dropout", 0.0, 0.5),
+        IntParam("layers", 1, 8),
+        IntParam("hidden", 16, 1024, log=True),
+        CategoricalParam("optimizer", ("adam", "sgd")),
+        OrdinalParam("batch_size", (16, 32, 64, 128)),
+    ])
+
+
+def test_error_names_parameter_and_value():
+    with pytest.raises(ValueError, match=r"learning_rate=0\.5 outside \[1e-05, 0\.1\]"):
+        space().param("learning_rate").validate(0.5)
+    with pytest.raises(ValueError, match=r"layers=2\.5 is not an integer"):
+        space().param("layers").validate(2.5)
+    with pytest.raises(ValueError, match=r"optimizer='rmsprop' not one of \['adam', 'sgd'\]"):
+        space().param("optimizer").validate("rmsprop")
+    with pytest.raises(ValueError, match=r"dropout='0.1' is not a number"):
+        space().param("dropout").validate("0.1")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(name="lr", low=0.0, high=1.0, log=True), r"lr: low=0\.0 must be > 0 on a log scale"),
+    (dict(name="lr", low=1.0, high=0.5), r"lr: low=1\.0 is greater than high=0\.5"),
+    (dict(name="lr", low=float("nan"), high=0.5), r"lr: low=nan must be a finite number"),
+])
+def test_float_param_rejects_bad_bounds(bad, message):
+    with pytest.raises(ValueError, match=message):
+        FloatParam(**bad)
+
+
+def test_int_param_needs_integer_bounds_and_choices_must_be_distinct():
+    with pytest.raises(ValueError, match=r"depth: high=3\.5 must be an integer"):
+        IntParam("depth", 1, 3.5)
+    with pytest.raises(ValueError, match=r"opt: choice 'adam' is listed twice"):
+        CategoricalParam("opt", ("adam", "adam"))
+    with pytest.raises(ValueError, match=r"flag: choice 1\.0 is listed twice"):
+        CategoricalParam("flag", (1, 1.0))
+
+
+def test_validate_coerces_and_keeps_bool_apart_from_int():
+    assert IntParam("n", 1, 5).validate(3.0) == 3 and isinstance(IntParam("n", 1, 5).validate(3.0), int)
+    with pytest.raises(ValueError):
+        CategoricalParam("flag", (True, False)).validate(1)
+    with pytest.raises(ValueError, match="is not a number"):
+        FloatParam("x", 0, 1).validate(True)
+
+
+def test_space_validate_reports_missing_and_unknown():
+    s = space()
+    good = s.sample(np.random.default_rng(0))
+    assert s.validate(good) == good
+    with pytest.raises(ValueError, match=r"missing \['dropout'\]"):
+        s.validate({k: v for k, v in good.items() if k != "dropout"})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['momentum'\]"):
+        s.validate({**good, "momentum": 0.9})
+
+
+def test_sampling_is_seeded_and_inside_the_space():
+    s = space()
+    a = [s.sample(np.random.default_rng(7)) for _ in range(3)]
+    b = [s.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert a == b
+    rng = np.random.default_rng(1)
+    draws = [s.sample(rng) for _ in range(2000)]
+    for d in draws:
+        s.validate(d)
+    lrs = np.log10([d["learning_rate"] for d in draws])
+    # Log scale: about a fifth of the draws in each decade of [1e-5, 1e-1].
+    assert 0.15 < np.mean(lrs < -4) < 0.25
+    assert {d["batch_size"] for d in draws} == {16, 32, 64, 128}
+    hidden = [d["hidden"] for d in draws]
+    assert min(hidden) >= 16 and max(hidden) <= 1024 and np.median(hidden) < 300
+
+
+def test_json_round_trip_and_schema():
+    s = space()
+    text = json.dumps(s.to_json())
+    assert SearchSpace.from_json(json.loads(text)) == s
+    schema = s.json_schema()
+    assert schema["required"] == s.names and schema["additionalProperties"] is False
+    assert schema["properties"]["layers"] == {"type": "integer", "minimum": 1, "maximum": 8}
+    assert schema["properties"]["optimizer"] == {"enum": ["adam", "sgd"]}
+    assert schema["properties"]["learning_rate"]["type"] == "number"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"type": "float", "low": 0}, r"lr: missing \['high'\]"),
+    ({"type": "real", "low": 0, "high": 1}, r"lr: type='real' is not one of"),
+    ({"type": "float", "low": 0, "high": 1, "step": 0.1}, r"lr: unknown key\(s\) \['step'\]"),
+    ({"type": "categorical", "choices": "adam"}, r"lr: choices='adam' must be a list"),
+    ({"type": "float", "low": "a", "high": 1}, r"lr: low='a' must be a number"),
+    ({"type": "int", "low": 1, "high": 4, "log": "yes"}, r"lr: log='yes' must be true or false"),
+])
+def test_param_from_json_errors(data, message):
+    with pytest.raises(ValueError, match=message):
+        param_from_json("lr", data)
+
+
+def test_duplicate_names_and_key():
+    with pytest.raises(ValueError, match=r"\['x'\] appear more than once"):
+        SearchSpace([FloatParam("x", 0, 1), IntParam("x", 0, 1)])
+    s = SearchSpace([FloatParam("x", 0, 1)])
+    assert s.key({"x": 0.1 + 0.2}) == s.key({"x": 0.3})

@@ -1,0 +1,72 @@
+"""The study steps in one process over a SQLite MLflow store (the pipeline runs the same calls)."""
+
+import pytest
+from agenthpo.tracking import MlflowStudyStore
+from conftest import quadratic_spec
+
+from agenthpo import study
+from agenthpo.spec import parse_spec
+from agenthpo.trial import TrialState
+
+
+def run_trials(spec, store, study_id, count):
+    results = []
+    for _ in range(count):
+        config = study.create_trial(spec, store, study_id)
+        trained = study.train_trial(spec, store, config)
+        results.append((config, trained, study.analyze_trial(spec, store, config, trained)))
+    return results
+
+
+def make(sqlite_uri, **overrides):
+    spec = parse_spec(quadratic_spec(sqlite_uri, **overrides), base_dir=None)
+    store = MlflowStudyStore(sqlite_uri)
+    return spec, store, study.open_study(spec, store)["study_id"]
+
+
+def test_budget_is_respected_and_the_report_written(sqlite_uri):
+    spec, store, study_id = make(sqlite_uri)
+    results = run_trials(spec, store, study_id, 4)
+    assert [c["status"] for c, _, _ in results] == ["proposed"] * 3 + ["stop"]
+    assert results[3][1]["status"] == "skipped" and results[3][2]["status"] == "skipped"
+    history = store.history(study_id)
+    assert [t.number for t in history] == [1, 2, 3] and all(t.facts.get("verdict") for t in history)
+    report = study.report_study(spec, store, study_id)
+    assert report["best"]["value"] == max(t.value for t in history)
+    run = store.client.get_run(study_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["trials_finished"] == 3
+    assert "mlflow.note.content" in run.data.tags
+
+
+def test_a_crashing_trial_is_recorded_and_the_study_goes_on(sqlite_uri):
+    spec, store, study_id = make(sqlite_uri, task_options={"raise_above": 0.5},
+                                 budget={"trials": 6, "max_failed_trials": 5})
+    results = run_trials(spec, store, study_id, 6)
+    failed = [t for t in store.history(study_id) if t.state == TrialState.FAILED]
+    assert failed, "with x uniform on [0, 1] some of 6 trials exceed 0.5"
+    assert all(t.params["x"] > 0.5 and "injected failure" in t.error for t in failed)
+    assert all(r[1]["status"] in ("FINISHED", "FAILED") for r in results)
+    assert "failed" in store.client.get_run(failed[0].run_id).data.tags["mlflow.note.content"]
+
+
+def test_nan_objective_fails_the_trial(sqlite_uri):
+    spec, store, study_id = make(sqlite_uri, task_options={"nan_above": -1.0})
+    (_, trained, _), = run_trials(spec, store, study_id, 1)
+    assert trained["status"] == "FAILED" and "score=nan is not a finite number" in trained["error"]
+
+
+def test_max_failed_trials_stops_the_study(sqlite_uri):
+    spec, store, study_id = make(sqlite_uri, task_options={"raise_above": -1.0},
+                                 budget={"trials": 10, "max_failed_trials": 2})
+    results = run_trials(spec, store, study_id, 3)
+    assert results[2][0]["status"] == "stop" and results[2][0]["stop"] == "failures"
+    report = study.report_study(spec, store, study_id)
+    assert "2 trials failed" in report["stopped"]
+    assert store.client.get_run(study_id).info.status == "FAILED"
+
+
+@pytest.mark.parametrize("proposer", ["random", "tpe"])
+def test_each_proposer_runs_a_study(sqlite_uri, proposer):
+    spec, store, study_id = make(sqlite_uri, proposer=proposer)
+    run_trials(spec, store, study_id, 3)
+    assert {t.source for t in store.history(study_id)} == {proposer}
