@@ -204,7 +204,8 @@ class MlflowStudyStore:
                      plot: Path | None) -> None:
         last_step = self._log_curves(trial_id, curves)
         stamp = _now_ms()
-        final = [Metric(k, float(v), stamp, last_step) for k, v in metrics.items()]
+        # A curve owns its name: a final metric of the same name would append a stray point to it.
+        final = [Metric(f"final_{k}" if k in curves else k, float(v), stamp, last_step) for k, v in metrics.items()]
         final.append(Metric("train_seconds", float(train_seconds), stamp, 0))
         self.client.log_batch(trial_id, metrics=final)
         if plot is not None:

@@ -35,12 +35,13 @@ def test_trial_round_trip(setup):
     run = store.client.get_run(trial_id)
     assert run.data.tags[PARENT] == study_id and run.data.tags["agenthpo.trial"] == "1"
     assert run.data.tags["agenthpo.rationale"] == "because" and run.data.params["epochs"] == "3"
-    store.finish_trial(trial_id, 0.75, {"score": 0.75}, {"validation_loss": [(1, 0.5), (2, 0.4), (3, 0.45)]},
-                       1.5, None)
+    store.finish_trial(trial_id, 0.75, {"score": 0.75, "validation_loss": 0.41},
+                       {"validation_loss": [(1, 0.5), (2, 0.4), (3, 0.45)]}, 1.5, None)
     (record,) = store.history(study_id)
     assert record.state == TrialState.FINISHED and record.value == 0.75 and record.train_seconds == 1.5
     assert record.params == {"x": 0.1 + 0.2, "epochs": 3} and isinstance(record.params["epochs"], int)
     assert store.curves(trial_id) == {"validation_loss": [(1, 0.5), (2, 0.4), (3, 0.45)]}
+    assert store.client.get_run(trial_id).data.metrics["final_validation_loss"] == 0.41
     assert store.client.get_run(trial_id).info.status == "FINISHED"
 
 
