@@ -120,6 +120,19 @@ class MlflowStudyStore:
         self.client.log_text(study_id, json.dumps(spec.to_json(), indent=2), "spec.json")
         return study_id
 
+    def write_profile(self, study_id: str, profile: Mapping[str, Any]) -> None:
+        self.client.log_text(study_id, json.dumps(profile, indent=2, default=str), "dataset_profile.json")
+
+    def profile(self, study_id: str) -> dict[str, Any]:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = self.client.download_artifacts(study_id, "dataset_profile.json", folder)
+            except Exception:  # no profile recorded (a task without one)
+                return {}
+            return json.loads(Path(path).read_text())
+
     def load_spec(self, study_id: str) -> StudySpec:
         import tempfile
 
@@ -173,6 +186,7 @@ class MlflowStudyStore:
             source=tags.get("agenthpo.source", ""), run_id=run.info.run_id,
             facts=json.loads(tags.get("agenthpo.analysis", "{}")),
             error=tags.get("agenthpo.error", ""), train_seconds=metrics.get("train_seconds"),
+            metrics=dict(metrics), repair=tags.get("agenthpo.repair", ""),
         )
 
     def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str:
@@ -188,6 +202,10 @@ class MlflowStudyStore:
         params = [Param(k, str(v)) for k, v in proposal.params.items()]
         for i in range(0, len(params), _PARAM_BATCH):
             self.client.log_batch(run.info.run_id, params=params[i:i + _PARAM_BATCH])
+        if proposal.metrics or proposal.tags:
+            self.client.log_batch(run.info.run_id,
+                                  metrics=[Metric(k, float(v), _now_ms(), 0) for k, v in proposal.metrics.items()],
+                                  tags=[RunTag(f"agenthpo.{k}", _clip(str(v))) for k, v in proposal.tags.items()])
         if len(proposal.rationale) > TAG_LIMIT:
             self.client.log_text(run.info.run_id, proposal.rationale, "rationale.md")
         return run.info.run_id
@@ -252,6 +270,6 @@ class MlflowStudyStore:
                               tags=[RunTag(NOTE, _clip(markdown)), RunTag("agenthpo.stopped", stopped or "-")])
         self.client.set_terminated(study_id, status="FAILED" if stopped else "FINISHED")
 
-    def log_study_metrics(self, study_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         stamp = _now_ms()
-        self.client.log_batch(study_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])

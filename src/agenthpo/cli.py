@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     report.add_argument("--experiment", help="look only in this MLflow experiment")
 
+    llm = commands.add_parser("llm", help="the local LLM endpoint (llama.cpp's server on 127.0.0.1)")
+    llm_commands = llm.add_subparsers(dest="llm_command", required=True)
+    serve = llm_commands.add_parser("serve", help="start it (or show the one running)")
+    serve.add_argument("--model", default="smollm2-135m", help="a packaged model name or a .gguf path")
+    serve.add_argument("--port", type=_positive_int, help="default: a free port")
+    llm_commands.add_parser("stop", help="stop it")
+    llm_commands.add_parser("status", help="say whether it runs, and where")
+
     compile_ = commands.add_parser("compile", help="compile the study pipeline to KFP YAML for a cluster")
     compile_.add_argument("spec")
     compile_.add_argument("-o", "--output", required=True, help="where to write the pipeline YAML")
@@ -58,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return tune(args)
         if args.command == "report":
             return report(args)
+        if args.command == "llm":
+            return llm_command(args)
         return compile_command(args)
     except SpecError as exc:
         print(f"agenthpo: invalid spec: {exc}", file=sys.stderr)
@@ -73,6 +83,39 @@ def _load(args) -> StudySpec:
         spec = spec.with_overrides(trials=args.trials, proposer=getattr(args, "proposer", None),
                                    tracking_uri=args.tracking_uri)
     return spec
+
+
+def llm_command(args) -> int:
+    from agenthpo.llm import local_server
+
+    try:
+        if args.llm_command == "serve":
+            state = local_server.serve(args.model, args.port)
+            print(f"llama.cpp server: {state.base_url} (model {state.model}, pid {state.pid}, log {state.log})")
+            print(f"use it with: export OPENAI_BASE_URL={state.base_url}")
+        elif args.llm_command == "stop":
+            print("stopped" if local_server.stop() else "no local LLM server was running")
+        else:
+            state = local_server.status()
+            print(f"running: {state.base_url} (model {state.model}, pid {state.pid})" if state else "not running")
+    except local_server.LocalServerError as exc:
+        print(f"agenthpo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _with_local_llm(spec: StudySpec) -> tuple[StudySpec, bool]:
+    """An LLM study without a configured endpoint gets the local server; True if we started it."""
+    import os
+
+    if not spec.uses_llm or spec.llm.base_url or os.environ.get("OPENAI_BASE_URL"):
+        return spec, False
+    from agenthpo.llm import local_server
+
+    already = local_server.status()
+    state = already or local_server.serve()
+    print(f"agenthpo: LLM endpoint: local llama.cpp server {state.base_url} (model {state.model})", flush=True)
+    return spec.with_overrides(llm_base_url=state.base_url, llm_model=state.model), already is None
 
 
 def compile_command(args) -> int:
@@ -133,6 +176,21 @@ class ProgressPrinter(threading.Thread):
 
 def tune(args) -> int:
     spec = _load(args)
+    from agenthpo.llm import local_server
+
+    try:
+        spec, started_llm = _with_local_llm(spec)
+    except local_server.LocalServerError as exc:
+        print(f"agenthpo: no LLM endpoint and the local one cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        return _tune(args, spec)
+    finally:
+        if started_llm:
+            local_server.stop()
+
+
+def _tune(args, spec: StudySpec) -> int:
     from agenthpo import study
     from agenthpo.pipelines.local import PipelineFailed, run_local
     from agenthpo.tracking import MlflowStudyStore
@@ -178,7 +236,7 @@ def tune(args) -> int:
     train_seconds = sum(t.train_seconds or 0.0 for t in trained)
     timing = {"session_wall_seconds": wall, "session_train_seconds": train_seconds,
               "session_orchestration_seconds": wall - train_seconds, "session_trials": float(len(trained))}
-    store.log_study_metrics(study_id, timing, step=int(time.time()))
+    store.log_metrics(study_id, timing, step=int(time.time()))
     _print_summary(spec, result, timing, kind, reason)
     return EXIT_FAILED if kind == "failures" else EXIT_OK
 

@@ -14,18 +14,21 @@ from typing import Any
 
 import yaml
 
+from agenthpo.llm.config import LLMConfig
 from agenthpo.space import SearchSpace
 from agenthpo.trial import Objective
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # The LLM `agent` proposer takes this place once it exists; until then TPE is the strongest we ship.
 DEFAULT_PROPOSER = "tpe"
+# Proposers whose Creator is an LLM (they need an endpoint; the local server is started if none is set).
+LLM_PROPOSERS = ("llm", "agent")
 # The study stops once this many trials have failed (Katib's maxFailedTrialCount).
 DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
-              "tracking_uri", "experiment", "task_options"}
+              "tracking_uri", "experiment", "task_options", "llm"}
 
 
 class SpecError(ValueError):
@@ -69,13 +72,20 @@ class StudySpec:
     tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str | None = None
     task_options: Mapping[str, Any] = field(default_factory=dict)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+
+    @property
+    def uses_llm(self) -> bool:
+        """The Creator is an LLM; then the Executor's and the final analysis use it too."""
+        return self.proposer.name in LLM_PROPOSERS
 
     @property
     def experiment_name(self) -> str:
         return self.experiment or self.name
 
     def with_overrides(self, *, trials: int | None = None, proposer: str | None = None,
-                       tracking_uri: str | None = None) -> StudySpec:
+                       tracking_uri: str | None = None, llm_base_url: str | None = None,
+                       llm_model: str | None = None) -> StudySpec:
         """The spec with CLI overrides applied, validated like the file itself."""
         data = self.to_json()
         if trials is not None:
@@ -84,6 +94,10 @@ class StudySpec:
             data["proposer"] = {"name": proposer}
         if tracking_uri is not None:
             data["tracking_uri"] = tracking_uri
+        if llm_base_url is not None:
+            data["llm"]["base_url"] = llm_base_url
+        if llm_model is not None:
+            data["llm"]["model"] = llm_model
         return parse_spec(data, base_dir=None, source="command line")
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +114,7 @@ class StudySpec:
             "tracking_uri": self.tracking_uri,
             "experiment": self.experiment,
             "task_options": dict(self.task_options),
+            "llm": self.llm.to_json(),
         }
 
     @classmethod
@@ -185,12 +200,21 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
                                "tracking_uri", fail)
     experiment = _optional(data, "experiment", str, fail, default=None)
     task_options = _optional(data, "task_options", Mapping, fail, default={}) or {}
+    llm_data = _optional(data, "llm", Mapping, fail, default={}) or {}
+    try:
+        llm = LLMConfig.from_json(llm_data)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        where = message.split(":", 1)[0].split("=", 1)[0] if message.startswith("llm.") else "llm"
+        raise fail(where, message) from None
+    if llm.base_url is not None:
+        llm = LLMConfig.from_json({**llm.to_json(), "base_url": _expand_env(llm.base_url, "llm.base_url", fail)})
 
     return StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
         budget=Budget(trials, max_failed), proposer=proposer, seed=seed, data=data_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
-        task_options=dict(task_options),
+        task_options=dict(task_options), llm=llm,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agenthpo.analysis import analyze_curves, summarize
-from agenthpo.proposers import make_proposer
+from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.report import build_report
 from agenthpo.spec import StudySpec
 from agenthpo.tasks import TrialContext, load_task, objective_value
@@ -37,6 +37,9 @@ class StudyStore(Protocol):
     def write_analysis(self, trial_id: str, facts: Mapping[str, Any], note: str) -> None: ...
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
                      stopped: str) -> None: ...
+    def write_profile(self, study_id: str, profile: Mapping[str, Any]) -> None: ...
+    def profile(self, study_id: str) -> dict[str, Any]: ...
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None: ...
 
 
 def counted(history: Sequence[TrialRecord]) -> tuple[int, int]:
@@ -59,8 +62,23 @@ def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[str, s
 
 def open_study(spec: StudySpec, store: StudyStore) -> dict[str, Any]:
     study_id = store.open_study(spec)
-    used, failed = counted(store.history(study_id))
+    history = store.history(study_id)
+    if not history:
+        # Profiled once, for the Creator's background; a task may have no profile() (then {}).
+        task = load_task(spec.task)
+        profile = getattr(task, "profile", None)
+        if profile is not None:
+            store.write_profile(study_id, profile(TrialContext(spec.data, spec.task_options, seed=spec.seed)))
+    used, failed = counted(history)
     return {"study_id": study_id, "trials_used": used, "trials_failed": failed}
+
+
+def proposer_context(spec: StudySpec, store: StudyStore, study_id: str) -> ProposerContext:
+    if not spec.uses_llm:
+        return ProposerContext(study=spec.name)
+    task = load_task(spec.task)
+    return ProposerContext(study=spec.name, description=spec.description, model=task.description,
+                           dataset=store.profile(study_id), llm=spec.llm)
 
 
 def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str, Any]:
@@ -69,7 +87,8 @@ def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str,
     kind, reason = stop_reason(spec, history)
     if kind:
         return {"status": "stop", "stop": kind, "reason": reason, "study_id": study_id}
-    proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options))
+    proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
+                             context=proposer_context(spec, store, study_id))
     proposal = proposer.propose(spec.space, history, 1)[0]
     number = max((t.number for t in history), default=0) + 1
     trial_id = store.start_trial(study_id, number, proposal)
@@ -122,6 +141,20 @@ def analyze_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any],
     facts = analyze_curves(store.curves(trial_id), spec.objective)
     facts_json = facts.to_json() if facts else {"verdict": "no curve"}
     note = summarize(number, trained["value"], spec.objective, facts)
+    if spec.uses_llm:
+        from agenthpo.agents.analyst import executor_summary
+        from agenthpo.llm import LLMClient, LLMError
+
+        try:
+            client = LLMClient(spec.llm)
+            summary, usage = executor_summary(client, number, config["params"], trained["value"],
+                                              spec.objective, facts_json)
+            store.log_metrics(trial_id, usage.to_metrics("executor"))
+        except LLMError:
+            summary = ""
+        if summary:
+            note += f"\n\n**Executor (LLM):** {summary}"
+            facts_json = {**facts_json, "llm_summary": summary}
     store.write_analysis(trial_id, facts_json, note)
     return {"status": "FINISHED", "number": number, "verdict": facts_json["verdict"], "note": note}
 
@@ -138,6 +171,11 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str,
         "trials_finished": float(used - failed), "trials_failed": float(failed),
         "train_seconds_total": float(sum(t.train_seconds or 0.0 for t in history)),
     }
+    if spec.uses_llm:
+        analysis, final_usage = _final_analysis(spec, history)
+        if analysis:
+            markdown += "\n## Final analysis (LLM)\n\n" + analysis + "\n"
+        summary.update(llm_totals(spec, history, final_usage))
     if best is not None:
         summary[f"best_{spec.objective.metric}"] = float(best.value)  # type: ignore[arg-type]
         summary["best_trial"] = float(best.number)
@@ -151,3 +189,34 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str,
     return {"study_id": study_id, "markdown": markdown, "stopped": stopped,
             "best": None if best is None else {"number": best.number, "value": best.value,
                                                "params": dict(best.params)}}
+
+
+def _final_analysis(spec: StudySpec, history: Sequence[TrialRecord]):
+    from agenthpo.agents.analyst import final_analysis
+    from agenthpo.llm import LLMClient, LLMError, Usage
+
+    try:
+        return final_analysis(LLMClient(spec.llm), spec.space, history, spec.objective, spec.description)
+    except LLMError:
+        return "", Usage()
+
+
+def llm_totals(spec: StudySpec, history: Sequence[TrialRecord], final_usage) -> dict[str, float]:
+    """Token, time and cost totals of the study's LLM calls, and how often the Creator needed help."""
+    def total(suffix: str) -> float:
+        return sum(v for t in history for k, v in t.metrics.items() if k.endswith(suffix)
+                   and k.startswith(("creator_", "executor_")))
+
+    prompt = total("_prompt_tokens") + final_usage.prompt_tokens
+    completion = total("_completion_tokens") + final_usage.completion_tokens
+    seconds = total("_llm_seconds") + final_usage.seconds
+    proposed = [t for t in history if t.repair]
+    trials = max(len([t for t in history if t.state != TrialState.INTERRUPTED]), 1)
+    return {
+        "llm_prompt_tokens_total": prompt, "llm_completion_tokens_total": completion,
+        "llm_tokens_total": prompt + completion, "llm_calls_total": total("_llm_calls") + final_usage.calls,
+        "llm_seconds_total": seconds, "llm_seconds_per_trial": seconds / trials,
+        "llm_cost_usd": spec.llm.prices.cost(int(prompt), int(completion)),
+        "creator_repaired_share": sum(t.repair == "repaired" for t in proposed) / max(len(proposed), 1),
+        "creator_fallback_share": sum(t.repair == "fallback" for t in proposed) / max(len(proposed), 1),
+    }

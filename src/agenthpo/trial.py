@@ -46,6 +46,9 @@ class Proposal:
     params: Mapping[str, Scalar]
     source: str
     rationale: str = ""
+    # What producing it cost and how it went (LLM tokens, repair rounds); logged on the trial run.
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -53,11 +56,13 @@ class Proposal:
         object.__setattr__(self, "params", dict(self.params))
 
     def to_json(self) -> dict[str, Any]:
-        return {"params": dict(self.params), "source": self.source, "rationale": self.rationale}
+        return {"params": dict(self.params), "source": self.source, "rationale": self.rationale,
+                "metrics": dict(self.metrics), "tags": dict(self.tags)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Proposal:
-        return cls(params=data["params"], source=data["source"], rationale=data.get("rationale", ""))
+        return cls(params=data["params"], source=data["source"], rationale=data.get("rationale", ""),
+                   metrics=data.get("metrics", {}), tags=data.get("tags", {}))
 
 
 class TrialState(StrEnum):
@@ -81,6 +86,8 @@ class TrialRecord:
     facts: Mapping[str, Any] = field(default_factory=dict)
     error: str = ""
     train_seconds: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    repair: str = ""  # how the Creator's answer went: none, repaired, fallback ('' without an LLM)
 
     def __post_init__(self) -> None:
         if self.state == TrialState.FINISHED and (self.value is None or not math.isfinite(self.value)):

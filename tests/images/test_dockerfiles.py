@@ -4,7 +4,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from agenthpo.components import images
 from conftest import ROOT
 

@@ -1,9 +1,16 @@
-"""One suite for every proposer: whatever is in PROPOSERS must pass it."""
+"""One suite for every proposer: whatever is in PROPOSERS must pass it.
+
+The LLM proposers talk to a scripted OpenAI-compatible server here (deterministic, answers from the
+request's schema); the real llama.cpp endpoint has its own tests in tests/llm.
+"""
 
 import numpy as np
 import pytest
+from scripted_llm import ScriptedLLM
 
-from agenthpo.proposers import PROPOSERS, SpaceExhausted, make_proposer
+from agenthpo.llm import LLMConfig
+from agenthpo.proposers import PROPOSERS, ProposerContext, SpaceExhausted
+from agenthpo.proposers import make_proposer as make_any
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, SearchSpace
 from agenthpo.trial import SOURCES, Objective, TrialRecord, TrialState
 
@@ -32,6 +39,21 @@ def make_history(n: int, seed: int = 0, failed_every: int = 0) -> list[TrialReco
         else:
             history.append(TrialRecord(i + 1, params, TrialState.FINISHED, score(params), source="random"))
     return history
+
+
+SCRIPTED = ScriptedLLM()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scripted_server():
+    with SCRIPTED:
+        yield SCRIPTED
+
+
+def make_proposer(name, objective, seed, options=None):
+    context = ProposerContext("suite", "a test study", "a test model", {"rows": 100},
+                              LLMConfig(base_url=SCRIPTED.base_url, model="scripted", max_retries=0))
+    return make_any(name, objective, seed, options, context)
 
 
 @pytest.fixture(params=sorted(PROPOSERS))
@@ -103,3 +125,11 @@ def test_tpe_exploits_the_history_after_startup():
     assert all(p.source == "tpe" for p in tpe)
     assert np.mean([score(p.params) for p in tpe]) > np.mean([score(p.params) for p in rnd])
     assert best > -3  # the history itself holds good points to exploit
+
+
+@pytest.mark.parametrize("name", ["llm", "agent"])
+def test_llm_proposers_use_the_llm_and_record_usage(name):
+    proposals = make_proposer(name, OBJECTIVE, seed=0).propose(SPACE, make_history(2), 1)
+    assert proposals[0].source == "llm"
+    assert proposals[0].metrics["creator_prompt_tokens"] == 100 and proposals[0].tags["repair"] == "none"
+    assert "scripted rationale" in proposals[0].rationale

@@ -7,11 +7,13 @@ from the history it is given, so a proposer in a fresh process (a pipeline step)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from agenthpo.llm.config import LLMConfig
 from agenthpo.space import Scalar, SearchSpace
 from agenthpo.trial import Objective, Proposal, TrialRecord
 
@@ -70,5 +72,17 @@ def check_n(n: int) -> None:
         raise ValueError(f"n={n!r} must be an integer >= 1")
 
 
+@dataclass(frozen=True)
+class ProposerContext:
+    """What an LLM Creator needs besides the space and the history; other proposers ignore it."""
+
+    study: str = ""
+    description: str = ""
+    model: str = ""
+    dataset: Mapping[str, Any] = field(default_factory=dict)
+    llm: LLMConfig | None = None
+
+
 class ProposerFactory(Protocol):
-    def __call__(self, objective: Objective, seed: int, **options) -> Proposer: ...
+    def __call__(self, objective: Objective, seed: int, context: ProposerContext | None = None,
+                 **options) -> Proposer: ...

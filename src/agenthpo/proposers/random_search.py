@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agenthpo.proposers.base import check_n, draw_distinct, history_rng, tried_keys
+from agenthpo.proposers.base import ProposerContext, check_n, draw_distinct, history_rng, tried_keys
 from agenthpo.space import SearchSpace
 from agenthpo.trial import Objective, Proposal, TrialRecord
 
@@ -12,7 +12,8 @@ from agenthpo.trial import Objective, Proposal, TrialRecord
 class RandomProposer:
     name = "random"
 
-    def __init__(self, objective: Objective, seed: int = 0, source: str = "random"):
+    def __init__(self, objective: Objective, seed: int = 0, context: ProposerContext | None = None,
+                 source: str = "random"):
         self.objective = objective
         self.seed = seed
         self.source = source

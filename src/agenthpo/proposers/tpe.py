@@ -11,7 +11,14 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from agenthpo.proposers.base import MAX_REDRAWS, SpaceExhausted, check_n, history_rng, tried_keys
+from agenthpo.proposers.base import (
+    MAX_REDRAWS,
+    ProposerContext,
+    SpaceExhausted,
+    check_n,
+    history_rng,
+    tried_keys,
+)
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Param, Scalar, SearchSpace
 from agenthpo.trial import Objective, Proposal, TrialRecord, TrialState
 
@@ -22,16 +29,20 @@ DEFAULT_STARTUP_TRIALS = 10
 class TPEProposer:
     name = "tpe"
 
-    def __init__(self, objective: Objective, seed: int = 0, n_startup_trials: int = DEFAULT_STARTUP_TRIALS,
-                 multivariate: bool = False):
+    def __init__(self, objective: Objective, seed: int = 0, context: ProposerContext | None = None,
+                 n_startup_trials: int = DEFAULT_STARTUP_TRIALS, multivariate: bool = False,
+                 source: str = "tpe"):
         if not isinstance(n_startup_trials, int) or n_startup_trials < 0:
             raise ValueError(f"n_startup_trials={n_startup_trials!r} must be an integer >= 0")
         self.objective = objective
         self.seed = seed
         self.n_startup_trials = n_startup_trials
         self.multivariate = bool(multivariate)
+        self.source = source
 
-    def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int) -> list[Proposal]:
+    def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int,
+                taken: set[tuple] | None = None) -> list[Proposal]:
+        """`taken` adds configurations to avoid besides the history's (e.g. other candidates)."""
         check_n(n)
         import optuna
 
@@ -50,7 +61,7 @@ class TPEProposer:
             if frozen is not None:
                 study.add_trial(frozen)
 
-        taken = tried_keys(space, history)
+        taken = tried_keys(space, history) | (taken or set())
         proposals = []
         for _ in range(n):
             for _ in range(MAX_REDRAWS):
@@ -65,7 +76,7 @@ class TPEProposer:
                 raise SpaceExhausted(f"tpe: no untried configuration in {MAX_REDRAWS} asks")
             taken.add(key)
             phase = "startup (random)" if len(study.trials) <= self.n_startup_trials else "TPE model"
-            proposals.append(Proposal(config, "tpe", f"Optuna TPE, {phase}, after {len(history)} trials"))
+            proposals.append(Proposal(config, self.source, f"Optuna TPE, {phase}, after {len(history)} trials"))
         return proposals
 
 

@@ -1,0 +1,1 @@
+"""The paper's agents: the Creator (proposals), the Executor's analysis and the final analysis."""

@@ -1,0 +1,66 @@
+"""The LLM parts of the analysis: the Executor's trajectory summary and the final report (step 12).
+
+Both are given facts computed deterministically (the curve facts, the trials table, the influence
+estimates) and asked to explain them; if the LLM fails, the deterministic text stands alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agenthpo.llm.client import LLMClient, LLMError, Usage
+from agenthpo.report import influences, trials_table
+from agenthpo.space import SearchSpace
+from agenthpo.trial import Objective, TrialRecord, best_trial
+
+EXECUTOR_SYSTEM = (
+    "You are the Executor agent of AgentHPO. You read the facts of one training run and explain them to "
+    "the engineer tuning it, in at most three sentences: how training went (convergence, over- or "
+    "underfitting) and which hyperparameters to change next and in which direction. Plain text, no lists."
+)
+
+FINAL_SYSTEM = (
+    "You are the Creator agent of AgentHPO writing the final analysis of a hyperparameter study for an "
+    "engineer. Use only the results given. Write markdown with three short sections: '### Best "
+    "configuration and why', '### Influence of each hyperparameter', '### What to explore next'."
+)
+
+
+def executor_summary(client: LLMClient, number: int, params: Mapping[str, Any], value: float | None,
+                     objective: Objective, facts: Mapping[str, Any]) -> tuple[str, Usage]:
+    before = client.usage.snapshot()
+    compact = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in facts.items() if k != "advice"}
+    prompt = (f"Trial {number}: {objective.metric} = {value:.5g} ({objective.direction}).\n"
+              f"Hyperparameters: {json.dumps(dict(params), default=str)}\n"
+              f"Curve facts: {json.dumps(compact)}")
+    try:
+        reply = client.chat([{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": prompt}],
+                            max_tokens=160)
+    except LLMError:
+        return "", client.usage.since(before)
+    return reply.content.strip(), client.usage.since(before)
+
+
+def final_analysis(client: LLMClient, space: SearchSpace, history: Sequence[TrialRecord],
+                   objective: Objective, description: str) -> tuple[str, Usage]:
+    before = client.usage.snapshot()
+    best = best_trial(history, objective)
+    if best is None:
+        return "", client.usage.since(before)
+    found = influences(space, history, objective)
+    influence = "\n".join(f"- {i.param}: {i.describe()}" for i in found) or "too few trials to estimate"
+    prompt = "\n".join([
+        "<task>", description.strip(), "</task>",
+        f"Objective: {objective.direction} {objective.metric}.",
+        f"Best: trial {best.number}, {objective.metric} = {best.value:.5g}.",
+        "Trials:", trials_table(space, history, objective),
+        "Estimated influence (rank correlation or variance share):", influence,
+    ])
+    try:
+        reply = client.chat([{"role": "system", "content": FINAL_SYSTEM}, {"role": "user", "content": prompt}],
+                            max_tokens=600)
+    except LLMError:
+        return "", client.usage.since(before)
+    return reply.content.strip(), client.usage.since(before)

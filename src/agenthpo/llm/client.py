@@ -1,0 +1,141 @@
+"""The one way to reach an LLM: the `openai` SDK against any OpenAI-compatible endpoint.
+
+Timeouts, 429 and 5xx answers are retried with exponential backoff by the SDK itself
+(`max_retries`); what still fails is raised as LLMError for the caller's fallback. Every call's
+tokens and seconds are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agenthpo.llm.config import LLMConfig
+
+log = logging.getLogger(__name__)
+
+
+class LLMError(RuntimeError):
+    """The endpoint could not give an answer (after retries)."""
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: Usage) -> None:
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.seconds += other.seconds
+
+    def snapshot(self) -> Usage:
+        return Usage(self.calls, self.prompt_tokens, self.completion_tokens, self.seconds)
+
+    def since(self, earlier: Usage) -> Usage:
+        return Usage(self.calls - earlier.calls, self.prompt_tokens - earlier.prompt_tokens,
+                     self.completion_tokens - earlier.completion_tokens, self.seconds - earlier.seconds)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_metrics(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_llm_calls": float(self.calls), f"{prefix}_prompt_tokens": float(self.prompt_tokens),
+                f"{prefix}_completion_tokens": float(self.completion_tokens),
+                f"{prefix}_llm_seconds": float(self.seconds)}
+
+
+@dataclass
+class Reply:
+    content: str
+    usage: Usage
+    finish_reason: str = ""
+    model: str = ""
+
+
+@dataclass
+class LLMClient:
+    config: LLMConfig
+    usage: Usage = field(default_factory=Usage)
+
+    def __post_init__(self) -> None:
+        import openai
+
+        self.config = self.config.resolved()
+        if not self.config.base_url:
+            raise LLMError("no LLM endpoint: set llm.base_url in the spec or OPENAI_BASE_URL, "
+                           "or start the local one with `agenthpo llm serve`")
+        self._openai = openai
+        self._client = openai.OpenAI(base_url=self.config.base_url, api_key=self.config.api_key(),
+                                     timeout=self.config.timeout, max_retries=self.config.max_retries)
+
+    @property
+    def model(self) -> str:
+        return self.config.model or "default"
+
+    def chat(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None,
+             schema_name: str = "answer", max_tokens: int | None = None,
+             temperature: float | None = None, seed: int | None = None) -> Reply:
+        kwargs: dict[str, Any] = {}
+        if seed is not None:
+            kwargs["seed"] = seed  # reproducible sampling where the server supports it (llama.cpp, OpenAI)
+        if schema is not None and self.config.structured_output == "json_schema":
+            kwargs["response_format"] = {"type": "json_schema",
+                                         "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        elif schema is not None and self.config.structured_output == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+        started = time.perf_counter()
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model, messages=messages, max_tokens=max_tokens or self.config.max_tokens,
+                temperature=self.config.temperature if temperature is None else temperature, **kwargs)
+        except self._openai.OpenAIError as exc:
+            seconds = time.perf_counter() - started
+            self.usage.add(Usage(calls=1, seconds=seconds))
+            # The exception text never includes the key; say what kind of failure it was.
+            raise LLMError(f"{type(exc).__name__} from {self.config.base_url} after {seconds:.1f}s "
+                           f"and up to {self.config.max_retries} retries: {str(exc)[:300]}") from None
+        seconds = time.perf_counter() - started
+        usage = Usage(calls=1, seconds=seconds)
+        if response.usage is not None:
+            usage.prompt_tokens = int(response.usage.prompt_tokens or 0)
+            usage.completion_tokens = int(response.usage.completion_tokens or 0)
+        self.usage.add(usage)
+        if not response.choices:
+            raise LLMError(f"{self.config.base_url} answered with no choices")
+        choice = response.choices[0]
+        content = choice.message.content or ""
+        if not content and getattr(choice.message, "refusal", None):
+            content = str(choice.message.refusal)
+        return Reply(content=content, usage=usage, finish_reason=choice.finish_reason or "",
+                     model=response.model or self.model)
+
+
+def parse_json(text: str) -> Any:
+    """The JSON object in a reply: the whole text, a ```json fence, or the outermost {...}."""
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    if "```" in text:
+        for block in text.split("```")[1::2]:
+            block = block.removeprefix("json").strip()
+            try:
+                return json.loads(block)
+            except json.JSONDecodeError:
+                continue
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        try:
+            return json.loads(text[start:end + 1])
+        except json.JSONDecodeError:
+            pass
+    raise ValueError(f"the reply is not JSON: {text[:200]!r}")

@@ -1,0 +1,116 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1, for injecting faults (not a model).
+
+Each request takes the next behaviour from a queue (`valid` when the queue is empty):
+valid: answers from the request's JSON Schema with a generator seeded by the request body, so the
+same request gets the same answer; timeout; 429; 500; malformed; out_of_range; duplicate (every
+config equal to the first); repeat_last (the previous answer again); prose; refusal.
+"""
+
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+
+def answer_from_schema(schema: dict, rng: np.random.Generator):
+    if "enum" in schema:
+        return schema["enum"][int(rng.integers(len(schema["enum"])))]
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: answer_from_schema(v, rng) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        count = schema.get("minItems", 1)
+        return [answer_from_schema(schema["items"], rng) for _ in range(count)]
+    if kind == "integer":
+        return int(rng.integers(schema.get("minimum", 0), schema.get("maximum", 100) + 1))
+    if kind == "number":
+        return float(rng.uniform(schema.get("minimum", 0.0), schema.get("maximum", 1.0)))
+    if kind == "string":
+        return "scripted rationale: the history suggests this region"
+    return None
+
+
+class ScriptedLLM:
+    def __init__(self, delay_for_timeout: float = 5.0):
+        self.behaviours: list[str] = []
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.delay_for_timeout = delay_for_timeout
+        self.last_content = ""
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = json.loads(body)
+                outer.requests.append(request)
+                outer.headers.append({k.lower(): v for k, v in self.headers.items()})
+                behaviour = outer.behaviours.pop(0) if outer.behaviours else "valid"
+                if behaviour == "timeout":
+                    time.sleep(outer.delay_for_timeout)
+                    behaviour = "valid"
+                if behaviour in ("429", "500"):
+                    self.send_response(int(behaviour))
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(json.dumps({"error": {"message": f"scripted {behaviour}"}}).encode())
+                    return
+                content = outer.last_content if behaviour == "repeat_last" else outer.content(behaviour, request, body)
+                outer.last_content = content
+                self.reply(content)
+
+            def reply(self, content: str):
+                payload = {
+                    "id": "scripted", "object": "chat.completion", "created": 0, "model": "scripted",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                }
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def content(self, behaviour: str, request: dict, body: bytes) -> str:
+        schema = (request.get("response_format") or {}).get("json_schema", {}).get("schema")
+        rng = np.random.default_rng(int(hashlib.sha256(body).hexdigest()[:8], 16))
+        if behaviour == "prose":
+            return "I think a learning rate of about 0.05 and a depth of 6 would work well here."
+        if behaviour == "refusal":
+            return "I'm sorry, but I can't help with that."
+        if behaviour == "malformed":
+            return '{"configs": [{"rationale": "cut off", "max_depth": 4,'
+        if schema is None:
+            return "The run converged; lower the learning rate and add regularisation next."
+        answer = answer_from_schema(schema, rng)
+        if behaviour == "out_of_range":
+            for config in answer["configs"]:
+                for key, value in config.items():
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        config[key] = value * 1000 + 1000
+        if behaviour == "duplicate":
+            answer["configs"] = [answer["configs"][0]] * len(answer["configs"])
+        return json.dumps(answer)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
