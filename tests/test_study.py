@@ -70,3 +70,28 @@ def test_each_proposer_runs_a_study(sqlite_uri, proposer):
     spec, store, study_id = make(sqlite_uri, proposer=proposer)
     run_trials(spec, store, study_id, 3)
     assert {t.source for t in store.history(study_id)} == {proposer}
+
+
+def test_llm_study_records_sources_usage_and_analyses(sqlite_uri):
+    from scripted_llm import ScriptedLLM
+
+    with ScriptedLLM() as server:
+        spec, store, study_id = make(sqlite_uri, proposer="llm",
+                                     llm={"base_url": server.base_url, "model": "scripted", "max_retries": 0,
+                                          "prices": {"prompt_per_million": 2.5, "completion_per_million": 10}})
+        server.behaviours = ["valid", "valid", "prose", "prose"]  # trial 2's Creator falls back
+        results = run_trials(spec, store, study_id, 2)
+        report = study.report_study(spec, store, study_id)
+    history = store.history(study_id)
+    assert [t.source for t in history] == ["llm", "fallback"] and [t.repair for t in history] == ["none", "fallback"]
+    first = store.client.get_run(history[0].run_id).data
+    assert first.tags["agenthpo.rationale"].startswith("scripted rationale")
+    assert first.metrics["creator_prompt_tokens"] == 100 and first.metrics["executor_prompt_tokens"] == 100
+    assert "**Executor (LLM):**" in first.tags["mlflow.note.content"] and results[0][2]["verdict"]
+    assert "## Final analysis (LLM)" in report["markdown"]
+    totals = store.client.get_run(study_id).data.metrics
+    # 2 Creator calls for trial 1 (valid) ... counted per call: 100 prompt + 20 completion tokens each.
+    calls = totals["llm_calls_total"]
+    assert totals["llm_prompt_tokens_total"] == 100 * calls and totals["llm_completion_tokens_total"] == 20 * calls
+    assert totals["llm_cost_usd"] == pytest.approx((100 * calls * 2.5 + 20 * calls * 10) / 1e6)
+    assert totals["creator_fallback_share"] == 0.5

@@ -19,8 +19,8 @@ from agenthpo.space import SearchSpace
 from agenthpo.trial import Objective
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-# The LLM `agent` proposer takes this place once it exists; until then TPE is the strongest we ship.
-DEFAULT_PROPOSER = "tpe"
+# The LLM Creator with a model-based safeguard (proposers/agent.py).
+DEFAULT_PROPOSER = "agent"
 # Proposers whose Creator is an LLM (they need an endpoint; the local server is started if none is set).
 LLM_PROPOSERS = ("llm", "agent")
 # The study stops once this many trials have failed (Katib's maxFailedTrialCount).

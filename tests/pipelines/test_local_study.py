@@ -37,7 +37,7 @@ def check_study(uri: str, name: str, trials: int, metric: str):
 
 @pytest.mark.parametrize("example, metric", [("water-potability", "f1"), ("house-price", "r2")])
 def test_three_trial_study_on_the_local_runner(tmp_path, example, metric):
-    done = run_cli("tune", ROOT / "examples" / f"{example}.yaml", "--trials", "3", cwd=tmp_path)
+    done = run_cli("tune", ROOT / "examples" / f"{example}.yaml", "--trials", "3", "--proposer", "tpe", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     for number in (1, 2, 3):
         assert f"trial {number:>3}/3" in done.stdout
@@ -46,7 +46,7 @@ def test_three_trial_study_on_the_local_runner(tmp_path, example, metric):
     assert all(0 < t.value <= 1 for t in history)
 
     # Running again is a resume of a complete study: nothing more is trained.
-    again = run_cli("tune", ROOT / "examples" / f"{example}.yaml", "--trials", "3", cwd=tmp_path)
+    again = run_cli("tune", ROOT / "examples" / f"{example}.yaml", "--trials", "3", "--proposer", "tpe", cwd=tmp_path)
     assert again.returncode == 0 and "budget of 3 trials used" in again.stdout
     check_study(f"sqlite:///{tmp_path / 'mlflow.db'}", example, 3, metric)
 

@@ -87,6 +87,11 @@ def build_messages(background: Background, space: SearchSpace, history: Sequence
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+def answer_tokens(space: SearchSpace, n: int) -> int:
+    """Enough for n configurations with capped rationales (digits can cost a token each)."""
+    return 40 + n * (RATIONALE_CHARS + 16 * len(space))
+
+
 @dataclass
 class CreatorResult:
     configs: list[tuple[dict[str, Scalar], str]]  # valid, new, distinct (params, rationale)
@@ -138,7 +143,8 @@ def propose_with_llm(client: LLMClient, background: Background, space: SearchSpa
     schema_in_prompt = client.config.structured_output != "json_schema"
     messages = build_messages(background, space, history, objective, n, schema_in_prompt)
     try:
-        reply = client.chat(messages, schema=configs_schema(space, n), schema_name="configs", seed=seed)
+        reply = client.chat(messages, schema=configs_schema(space, n), schema_name="configs", seed=seed,
+                            max_tokens=answer_tokens(space, n))
     except LLMError as exc:
         return CreatorResult([], [], client.usage.since(before), error=str(exc))
     configs, problems = check_answer(space, reply.content, taken, n)
@@ -152,7 +158,8 @@ def propose_with_llm(client: LLMClient, background: Background, space: SearchSpa
            "past trials."},
     ]
     try:
-        second = client.chat(repair, schema=configs_schema(space, missing), schema_name="configs", seed=seed)
+        second = client.chat(repair, schema=configs_schema(space, missing), schema_name="configs", seed=seed,
+                             max_tokens=answer_tokens(space, missing))
     except LLMError as exc:
         return CreatorResult(configs, problems, client.usage.since(before), repaired=True, error=str(exc))
     more, more_problems = check_answer(space, second.content, taken, missing)

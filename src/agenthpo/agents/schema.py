@@ -14,7 +14,7 @@ import numpy as np
 from agenthpo.space import FloatParam, IntParam, Param, SearchSpace
 
 FLOAT_GRID_POINTS = 25
-RATIONALE_CHARS = 320
+RATIONALE_CHARS = 200
 
 
 def _round(value: float, digits: int = 4) -> float:

@@ -1,0 +1,68 @@
+"""Against the real local endpoint: llama.cpp's server with SmolLM2-135M-Instruct, on 127.0.0.1."""
+
+import pytest
+
+from agenthpo.llm import LLMConfig, local_server
+from agenthpo.proposers import ProposerContext, make_proposer
+from agenthpo.spec import load_spec
+from agenthpo.tasks import load_task
+from agenthpo.tracking import MlflowStudyStore
+from agenthpo.trial import TrialRecord, TrialState
+from conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    import os
+
+    os.environ["AGENTHPO_HOME"] = str(tmp_path_factory.mktemp("agenthpo-home"))
+    state = local_server.serve()
+    yield state
+    local_server.stop()
+
+
+@pytest.mark.parametrize("example", ["water-potability", "house-price"])
+def test_proposals_in_a_row_are_valid_and_counted(endpoint, example):
+    spec = load_spec(ROOT / "examples" / f"{example}.yaml")
+    context = ProposerContext(spec.name, spec.description, load_task(spec.task).description, {"rows": 1000},
+                              LLMConfig(base_url=endpoint.base_url, model=endpoint.model))
+    proposer = make_proposer("llm", spec.objective, 0, {}, context)
+    history = []
+    for number in range(1, 4):
+        (proposal,) = proposer.propose(spec.space, history, 1)
+        assert spec.space.validate(proposal.params) == proposal.params
+        assert proposal.source in ("llm", "fallback")
+        assert proposal.metrics["creator_prompt_tokens"] > 100 and proposal.metrics["creator_llm_seconds"] > 0
+        history.append(TrialRecord(number, proposal.params, TrialState.FINISHED, 0.5 + number / 100,
+                                   source=proposal.source, facts={"verdict": "converged"}))
+    assert len({spec.space.key(t.params) for t in history}) == 3
+
+
+def test_cli_manages_the_server(endpoint, tmp_path):
+    status = run_cli("llm", "status", cwd=tmp_path)
+    assert status.returncode == 0 and endpoint.base_url in status.stdout
+    again = run_cli("llm", "serve", cwd=tmp_path)
+    assert again.returncode == 0 and f"pid {endpoint.pid}" in again.stdout  # reused, not a second server
+
+
+def test_agent_study_on_the_local_model(tmp_path):
+    # No endpoint configured: `tune` starts the local server itself and stops it at the end.
+    import os
+
+    env = {"AGENTHPO_HOME": str(tmp_path / "home"), "OPENAI_BASE_URL": ""}
+    os.environ.pop("OPENAI_BASE_URL", None)
+    done = run_cli("tune", ROOT / "examples" / "water-potability.yaml", "--trials", "4", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LLM endpoint: local llama.cpp server" in done.stdout
+    store = MlflowStudyStore(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    study_id = store.find_study("water-potability")
+    history = store.history(study_id)
+    assert [t.state for t in history] == [TrialState.FINISHED] * 4
+    assert all(t.source in ("llm", "tpe", "fallback") and t.repair in ("none", "repaired", "fallback")
+               for t in history)
+    assert all(t.metrics["creator_prompt_tokens"] > 0 for t in history)
+    study = store.client.get_run(study_id).data.metrics
+    assert study["llm_tokens_total"] > 1000 and study["llm_seconds_per_trial"] > 0 and study["llm_cost_usd"] == 0
+    assert not (tmp_path / "home" / "llm-server.json").exists(), "the server tune started must be stopped"
