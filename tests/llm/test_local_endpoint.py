@@ -1,14 +1,14 @@
 """Against the real local endpoint: llama.cpp's server with SmolLM2-135M-Instruct, on 127.0.0.1."""
 
 import pytest
+from agenthpo.tracking import MlflowStudyStore
+from conftest import ROOT, run_cli
 
 from agenthpo.llm import LLMConfig, local_server
 from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.spec import load_spec
 from agenthpo.tasks import load_task
-from agenthpo.tracking import MlflowStudyStore
 from agenthpo.trial import TrialRecord, TrialState
-from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 

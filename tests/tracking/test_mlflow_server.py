@@ -56,8 +56,8 @@ def mlflow_server(tmp_path, migrated_sqlite):
 
 def test_three_trial_study_through_a_tracking_server(tmp_path, mlflow_server):
     url, artifacts = mlflow_server
-    done = run_cli("tune", ROOT / "examples" / "water-potability.yaml", "--trials", "3", "--proposer", "tpe", "--tracking-uri", url,
-                   cwd=tmp_path)
+    done = run_cli("tune", ROOT / "examples" / "water-potability.yaml", "--trials", "3", "--proposer", "tpe",
+                   "--tracking-uri", url, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert not (tmp_path / "mlflow.db").exists(), "with a server URI nothing may be written locally"
     store = MlflowStudyStore(url)
