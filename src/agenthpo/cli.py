@@ -234,8 +234,14 @@ def _tune(args, spec: StudySpec) -> int:
     history = store.history(study_id)
     trained = [t for t in history if t.number not in trained_before]
     train_seconds = sum(t.train_seconds or 0.0 for t in trained)
-    timing = {"session_wall_seconds": wall, "session_train_seconds": train_seconds,
-              "session_orchestration_seconds": wall - train_seconds, "session_trials": float(len(trained))}
+    def llm_seconds(trials) -> float:
+        return sum(v for t in trials for k, v in t.metrics.items() if k.endswith("_llm_seconds"))
+
+    # LLM time of this session: its trials' Creator and Executor calls, and the final analysis.
+    final_llm = result.get("summary", {}).get("llm_seconds_total", 0.0) - llm_seconds(history)
+    llm = llm_seconds(trained) + max(final_llm, 0.0)
+    timing = {"session_wall_seconds": wall, "session_train_seconds": train_seconds, "session_llm_seconds": llm,
+              "session_orchestration_seconds": wall - train_seconds - llm, "session_trials": float(len(trained))}
     store.log_metrics(study_id, timing, step=int(time.time()))
     _print_summary(spec, result, timing, kind, reason)
     return EXIT_FAILED if kind == "failures" else EXIT_OK
@@ -248,9 +254,17 @@ def _print_summary(spec: StudySpec, result: dict, timing: dict, kind: str, reaso
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
         print(f"best: trial {best['number']}  {spec.objective.metric}={best['value']:.6g}\n  {params}")
     print(f"{'stopped' if kind == 'failures' else 'done'}: {reason}")
+    llm = f"{timing['session_llm_seconds']:.1f}s LLM + " if timing["session_llm_seconds"] else ""
     print(f"time: {timing['session_wall_seconds']:.1f}s wall for {int(timing['session_trials'])} trials = "
-          f"{timing['session_train_seconds']:.1f}s training + {timing['session_orchestration_seconds']:.1f}s "
+          f"{timing['session_train_seconds']:.1f}s training + {llm}{timing['session_orchestration_seconds']:.1f}s "
           f"orchestration (pipeline steps, MLflow, analysis)")
+    summary = result.get("summary", {})
+    if "llm_tokens_total" in summary:
+        print(f"LLM: {summary['llm_tokens_total']:.0f} tokens ({summary['llm_prompt_tokens_total']:.0f} prompt + "
+              f"{summary['llm_completion_tokens_total']:.0f} completion) in {summary['llm_calls_total']:.0f} calls, "
+              f"{summary['llm_seconds_per_trial']:.1f}s per trial, ${summary['llm_cost_usd']:.4f}; Creator answers "
+              f"repaired {summary['creator_repaired_share']:.0%}, replaced by the fallback "
+              f"{summary['creator_fallback_share']:.0%}")
     print(f"report: agenthpo report {spec.name} --tracking-uri {spec.tracking_uri}")
     print(f"MLflow UI: mlflow ui --backend-store-uri {spec.tracking_uri} --port 5000  (then open "
           f"http://127.0.0.1:5000)" if spec.tracking_uri.startswith("sqlite") else f"MLflow UI: {spec.tracking_uri}")

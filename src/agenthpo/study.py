@@ -186,7 +186,7 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str,
 
             plot = plot_history(history, spec.objective, Path(folder) / "optimization_history.png", spec.name)
         store.write_report(study_id, markdown, plot, summary, stopped)
-    return {"study_id": study_id, "markdown": markdown, "stopped": stopped,
+    return {"study_id": study_id, "markdown": markdown, "stopped": stopped, "summary": summary,
             "best": None if best is None else {"number": best.number, "value": best.value,
                                                "params": dict(best.params)}}
 

@@ -67,3 +67,12 @@ def test_missing_target_is_a_clear_error(water_csv):
         task.train({**SMALL, "scale_pos_weight": 1.0}, TrialContext(str(water_csv), {"target": "Label"}))
     with pytest.raises(ValueError, match=r"needs task_options.target"):
         task.train({**SMALL, "scale_pos_weight": 1.0}, TrialContext(str(water_csv), {}))
+
+
+def test_profiles_describe_the_data(water_csv, house_csv):
+    water = load_task("xgboost-classification").profile(TrialContext(str(water_csv), {"target": "Potability"}))
+    assert water["rows"] == 3276 and water["features"] == 9
+    assert water["missing_values"] == {"ph": 491, "Sulfate": 781, "Trihalomethanes": 162}
+    assert water["class_shares"] == {"0": 0.61, "1": 0.39}
+    house = load_task("xgboost-regression").profile(TrialContext(str(house_csv), {"target": "Price"}))
+    assert house["rows"] == 50000 and house["categorical_features"] == ["Neighborhood"] and house["target"]["min"] < 0

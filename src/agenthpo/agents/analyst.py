@@ -31,13 +31,14 @@ FINAL_SYSTEM = (
 def executor_summary(client: LLMClient, number: int, params: Mapping[str, Any], value: float | None,
                      objective: Objective, facts: Mapping[str, Any]) -> tuple[str, Usage]:
     before = client.usage.snapshot()
-    compact = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in facts.items() if k != "advice"}
+    wanted = ("verdict", "monitored", "steps", "best_step", "worse_than_best", "tail_improvement", "gap")
+    compact = {k: (round(facts[k], 3) if isinstance(facts[k], float) else facts[k]) for k in wanted if k in facts}
     prompt = (f"Trial {number}: {objective.metric} = {value:.5g} ({objective.direction}).\n"
               f"Hyperparameters: {json.dumps(dict(params), default=str)}\n"
               f"Curve facts: {json.dumps(compact)}")
     try:
         reply = client.chat([{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": prompt}],
-                            max_tokens=160)
+                            max_tokens=100)
     except LLMError:
         return "", client.usage.since(before)
     return reply.content.strip(), client.usage.since(before)

@@ -1,6 +1,6 @@
 """The `agent` proposer (the default): the LLM Creator with a model-based safeguard.
 
-Each round the Creator proposes a few candidates (more than needed) and Optuna's TPE proposes one
+Each round the Creator proposes a few candidates (two per slot by default) and Optuna's TPE proposes one
 per slot. Until a few trials have finished, the LLM's candidates are taken in the order it gave them:
 that is where a good prior pays (the paper's big gains at trial 1). After that a Gaussian-process
 surrogate fitted on the finished trials scores every candidate by expected improvement and the best
@@ -24,7 +24,7 @@ class AgentProposer:
     name = "agent"
 
     def __init__(self, objective: Objective, seed: int = 0, context: ProposerContext | None = None,
-                 llm_candidates: int = 3, tpe_startup_trials: int = 5, client=None):
+                 llm_candidates: int = 2, tpe_startup_trials: int = 5, client=None):
         if not isinstance(llm_candidates, int) or llm_candidates < 1:
             raise ValueError(f"llm_candidates={llm_candidates!r} must be an integer >= 1")
         self.objective = objective
@@ -36,7 +36,8 @@ class AgentProposer:
         check_n(n)
         taken = tried_keys(space, history)
         asked = max(n, self.llm_candidates) if sum(t.finished for t in history) >= MIN_TRIALS else n
-        result = self.llm.ask(space, history, asked, taken)
+        # A repair round only when fewer than n are usable: extra candidates are a bonus, not a must.
+        result = self.llm.ask(space, history, asked, taken, needed=n)
         metrics = usage_metrics(result.usage, n)
         repair = "repaired" if result.repaired else "none"
         candidates = [Proposal(p, "llm", r or "(no rationale given)", metrics=metrics, tags={"repair": repair})
@@ -60,7 +61,7 @@ class AgentProposer:
         chosen_proposals = []
         for candidate, score in ranked:
             ei = f" (EI {score:.3g})" if score is not None else ""
-            tags = {**candidate.tags, "agent": verdict, "llm_problems": problems[:2000] or "-"}
+            tags = {"repair": repair, "agent": verdict, "llm_problems": problems[:2000] or "-"}
             source = candidate.source
             if source == "tpe" and not result.configs:
                 source, tags["repair"] = "fallback", "fallback"  # the LLM gave nothing usable

@@ -43,13 +43,14 @@ class LLMProposer:
         return Background(self.context.study, self.context.description, self.context.model,
                           dict(self.context.dataset))
 
-    def ask(self, space: SearchSpace, history: Sequence[TrialRecord], n: int, taken: set[tuple]) -> CreatorResult:
+    def ask(self, space: SearchSpace, history: Sequence[TrialRecord], n: int, taken: set[tuple],
+            needed: int | None = None) -> CreatorResult:
         try:
             client = self.client()
         except LLMError as exc:
             return CreatorResult([], [], Usage(), error=str(exc))
         seed = int(history_rng(self.seed, history, salt=1).integers(2**31 - 1))
-        return propose_with_llm(client, self.background(), space, history, self.objective, n, taken, seed)
+        return propose_with_llm(client, self.background(), space, history, self.objective, n, taken, seed, needed)
 
     def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int) -> list[Proposal]:
         check_n(n)

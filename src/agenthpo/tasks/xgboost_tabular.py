@@ -111,6 +111,23 @@ class XGBoostTabularTask:
                 frame[column] = frame[column].astype("category")
         return frame, labels.to_numpy()
 
+    def profile(self, ctx: TrialContext) -> dict[str, Any]:
+        """The dataset as the Creator's background describes it (computed once per study)."""
+        features, labels = self.load(ctx)
+        profile: dict[str, Any] = {
+            "rows": int(len(features)), "features": int(features.shape[1]),
+            "categorical_features": [c for c in features.columns if str(features[c].dtype) == "category"],
+            "missing_values": {c: int(n) for c, n in features.isna().sum().items() if n},
+        }
+        if self.classification:
+            values, counts = np.unique(labels, return_counts=True)
+            profile["class_shares"] = {str(v): round(float(c) / len(labels), 3) for v, c in zip(values, counts,
+                                                                                               strict=True)}
+        else:
+            profile["target"] = {k: round(float(f(labels)), 2) for k, f in
+                                 (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max))}
+        return profile
+
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         import xgboost as xgb
 
