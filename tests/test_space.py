@@ -111,3 +111,10 @@ def test_duplicate_names_and_key():
         SearchSpace([FloatParam("x", 0, 1), IntParam("x", 0, 1)])
     s = SearchSpace([FloatParam("x", 0, 1)])
     assert s.key({"x": 0.1 + 0.2}) == s.key({"x": 0.3})
+
+
+def test_unit_position_on_each_scale():
+    assert FloatParam("x", 1e-4, 1e-2, log=True).to_unit(1e-3) == pytest.approx(0.5)
+    assert IntParam("n", 0, 10).to_unit(5) == 0.5 and FloatParam("c", 2.0, 2.0).to_unit(2.0) == 0.5
+    assert FloatParam("x", 0.0, 1.0).describe() == "float in [0.0, 1.0]"
+    assert IntParam("n", 1, 64, log=True).describe() == "integer in [1, 64], log scale"

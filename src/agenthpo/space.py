@@ -20,13 +20,45 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+class _Range:
+    """What float and int parameters share: bounds, an optional log scale, and their serialisations."""
+
+    name: str
+    low: float
+    high: float
+    log: bool
+    kind: ClassVar[str]
+    _schema_type: ClassVar[str]
+    _label: ClassVar[str]
+
+    def to_unit(self, value: float) -> float:
+        """Position in [0, 1] on the parameter's own scale (log where log=True)."""
+        if self.high == self.low:
+            return 0.5
+        if self.log:
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (value - self.low) / (self.high - self.low)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.kind, "low": self.low, "high": self.high, "log": self.log}
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": self._schema_type, "minimum": self.low, "maximum": self.high}
+
+    def describe(self) -> str:
+        scale = ", log scale" if self.log else ""
+        return f"{self._label} in [{self.low}, {self.high}]{scale}"
+
+
 @dataclass(frozen=True)
-class FloatParam:
+class FloatParam(_Range):
     name: str
     low: float
     high: float
     log: bool = False
     kind: ClassVar[str] = "float"
+    _schema_type: ClassVar[str] = "number"
+    _label: ClassVar[str] = "float"
 
     def __post_init__(self) -> None:
         _check_range(self.name, self.low, self.high, self.log)
@@ -44,30 +76,17 @@ class FloatParam:
             return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
         return float(rng.uniform(self.low, self.high))
 
-    def to_unit(self, value: float) -> float:
-        """Position in [0, 1] on the parameter's own scale (log where log=True)."""
-        if self.log:
-            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
-        return (value - self.low) / (self.high - self.low)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.kind, "low": self.low, "high": self.high, "log": self.log}
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": "number", "minimum": self.low, "maximum": self.high}
-
-    def describe(self) -> str:
-        scale = ", log scale" if self.log else ""
-        return f"float in [{self.low}, {self.high}]{scale}"
 
 
 @dataclass(frozen=True)
-class IntParam:
+class IntParam(_Range):
     name: str
     low: int
     high: int
     log: bool = False
     kind: ClassVar[str] = "int"
+    _schema_type: ClassVar[str] = "integer"
+    _label: ClassVar[str] = "integer"
 
     def __post_init__(self) -> None:
         for bound, label in ((self.low, "low"), (self.high, "high")):
@@ -91,22 +110,6 @@ class IntParam:
             return int(min(max(math.floor(raw), self.low), self.high))
         return int(rng.integers(self.low, self.high + 1))
 
-    def to_unit(self, value: int) -> float:
-        if self.high == self.low:
-            return 0.5
-        if self.log:
-            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
-        return (value - self.low) / (self.high - self.low)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.kind, "low": self.low, "high": self.high, "log": self.log}
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"type": "integer", "minimum": self.low, "maximum": self.high}
-
-    def describe(self) -> str:
-        scale = ", log scale" if self.log else ""
-        return f"integer in [{self.low}, {self.high}]{scale}"
 
 
 @dataclass(frozen=True)

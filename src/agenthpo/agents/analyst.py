@@ -36,12 +36,7 @@ def executor_summary(client: LLMClient, number: int, params: Mapping[str, Any], 
     prompt = (f"Trial {number}: {objective.metric} = {value:.5g} ({objective.direction}).\n"
               f"Hyperparameters: {json.dumps(dict(params), default=str)}\n"
               f"Curve facts: {json.dumps(compact)}")
-    try:
-        reply = client.chat([{"role": "system", "content": EXECUTOR_SYSTEM}, {"role": "user", "content": prompt}],
-                            max_tokens=100)
-    except LLMError:
-        return "", client.usage.since(before)
-    return reply.content.strip(), client.usage.since(before)
+    return _ask(client, EXECUTOR_SYSTEM, prompt, 100), client.usage.since(before)
 
 
 def final_analysis(client: LLMClient, space: SearchSpace, history: Sequence[TrialRecord],
@@ -59,9 +54,14 @@ def final_analysis(client: LLMClient, space: SearchSpace, history: Sequence[Tria
         "Trials:", trials_table(space, history, objective),
         "Estimated influence (rank correlation or variance share):", influence,
     ])
+    return _ask(client, FINAL_SYSTEM, prompt, 600), client.usage.since(before)
+
+
+def _ask(client: LLMClient, system: str, prompt: str, max_tokens: int) -> str:
+    """The reply's text, or '' when the endpoint fails: the deterministic analysis then stands alone."""
     try:
-        reply = client.chat([{"role": "system", "content": FINAL_SYSTEM}, {"role": "user", "content": prompt}],
-                            max_tokens=600)
+        reply = client.chat([{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+                            max_tokens=max_tokens)
     except LLMError:
-        return "", client.usage.since(before)
-    return reply.content.strip(), client.usage.since(before)
+        return ""
+    return reply.content.strip()
