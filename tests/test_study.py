@@ -87,11 +87,15 @@ def test_llm_study_records_sources_usage_and_analyses(sqlite_uri):
     first = store.client.get_run(history[0].run_id).data
     assert first.tags["agenthpo.rationale"].startswith("scripted rationale")
     assert first.metrics["creator_prompt_tokens"] == 100 and first.metrics["executor_prompt_tokens"] == 100
-    assert "**Executor (LLM):**" in first.tags["mlflow.note.content"] and results[0][2]["verdict"]
+    note = first.tags["mlflow.note.content"]
+    assert note.startswith("**Creator (llm):** scripted rationale") and results[0][2]["verdict"]
+    assert "**Executor (LLM):**" in note
+    assert "**Creator (fallback):** LLM answer unusable" in store.client.get_run(history[1].run_id).data.tags[
+        "mlflow.note.content"]
     assert "## Final analysis (LLM)" in report["markdown"]
     totals = store.client.get_run(study_id).data.metrics
     # 2 Creator calls for trial 1 (valid) ... counted per call: 100 prompt + 20 completion tokens each.
     calls = totals["llm_calls_total"]
     assert totals["llm_prompt_tokens_total"] == 100 * calls and totals["llm_completion_tokens_total"] == 20 * calls
     assert totals["llm_cost_usd"] == pytest.approx((100 * calls * 2.5 + 20 * calls * 10) / 1e6)
-    assert totals["creator_fallback_share"] == 0.5
+    assert totals["creator_fallback_share"] == 0.5 and totals["final_prompt_tokens"] == 100

@@ -134,13 +134,15 @@ def analyze_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any],
     if trained.get("status") not in ("FINISHED", "FAILED"):
         return {"status": "skipped"}
     trial_id, number = config["trial_id"], config["number"]
+    # The note leads with why the Creator chose this configuration, then what training showed.
+    creator = f"**Creator ({config.get('source', '?')}):** {config.get('rationale') or '-'}\n\n"
     if trained["status"] == "FAILED":
-        note = summarize(number, None, spec.objective, None, error=trained.get("error", "unknown error"))
+        note = creator + summarize(number, None, spec.objective, None, error=trained.get("error", "unknown error"))
         store.write_analysis(trial_id, {"verdict": "failed"}, note)
         return {"status": "FAILED", "number": number, "verdict": "failed"}
     facts = analyze_curves(store.curves(trial_id), spec.objective)
     facts_json = facts.to_json() if facts else {"verdict": "no curve"}
-    note = summarize(number, trained["value"], spec.objective, facts)
+    note = creator + summarize(number, trained["value"], spec.objective, facts)
     if spec.uses_llm:
         from agenthpo.agents.analyst import executor_summary
         from agenthpo.llm import LLMClient, LLMError
@@ -213,6 +215,7 @@ def llm_totals(spec: StudySpec, history: Sequence[TrialRecord], final_usage) -> 
     proposed = [t for t in history if t.repair]
     trials = max(len([t for t in history if t.state != TrialState.INTERRUPTED]), 1)
     return {
+        **final_usage.to_metrics("final"),
         "llm_prompt_tokens_total": prompt, "llm_completion_tokens_total": completion,
         "llm_tokens_total": prompt + completion, "llm_calls_total": total("_llm_calls") + final_usage.calls,
         "llm_seconds_total": seconds, "llm_seconds_per_trial": seconds / trials,
