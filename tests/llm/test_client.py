@@ -75,3 +75,11 @@ def test_a_key_in_a_spec_is_refused_and_never_serialised(sqlite_uri):
     assert "sk-" not in str(spec.to_json()) and spec.to_json()["llm"]["api_key_env"] == "TEAM_KEY"
     with pytest.raises(SpecError, match=r"llm.temperature"):
         parse_spec(quadratic_spec(sqlite_uri, llm={"temperature": 5}), base_dir=None)
+
+
+def test_portable_schema_mode_drops_what_hosted_strict_modes_refuse(server):
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9},
+                                               "why": {"type": "string", "maxLength": 50}}}
+    client(server, structured_output="json_schema_portable").chat([{"role": "user", "content": "hi"}], schema=schema)
+    sent = server.requests[0]["response_format"]["json_schema"]["schema"]
+    assert sent == {"type": "object", "properties": {"n": {"type": "integer"}, "why": {"type": "string"}}}

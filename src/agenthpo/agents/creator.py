@@ -142,7 +142,7 @@ def propose_with_llm(client: LLMClient, background: Background, space: SearchSpa
     one repair round that says what was wrong."""
     needed = n if needed is None else needed
     before = client.usage.snapshot()
-    schema_in_prompt = client.config.structured_output != "json_schema"
+    schema_in_prompt = not client.config.structured_output.startswith("json_schema")
     messages = build_messages(background, space, history, objective, n, schema_in_prompt)
     try:
         reply = client.chat(messages, schema=configs_schema(space, n), schema_name="configs", seed=seed,

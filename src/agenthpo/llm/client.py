@@ -86,7 +86,9 @@ class LLMClient:
         kwargs: dict[str, Any] = {}
         if seed is not None:
             kwargs["seed"] = seed  # reproducible sampling where the server supports it (llama.cpp, OpenAI)
-        if schema is not None and self.config.structured_output == "json_schema":
+        if schema is not None and self.config.structured_output.startswith("json_schema"):
+            if self.config.structured_output == "json_schema_portable":
+                schema = portable_schema(schema)
             kwargs["response_format"] = {"type": "json_schema",
                                          "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
         elif schema is not None and self.config.structured_output == "json_object":
@@ -116,6 +118,18 @@ class LLMClient:
             content = str(choice.message.refusal)
         return Reply(content=content, usage=usage, finish_reason=choice.finish_reason or "",
                      model=response.model or self.model)
+
+
+_CONSTRAINTS = {"minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern"}
+
+
+def portable_schema(schema: Any) -> Any:
+    """The schema without the constraints hosted strict modes refuse; enums and types stay."""
+    if isinstance(schema, dict):
+        return {k: portable_schema(v) for k, v in schema.items() if k not in _CONSTRAINTS}
+    if isinstance(schema, list):
+        return [portable_schema(v) for v in schema]
+    return schema
 
 
 def parse_json(text: str) -> Any:

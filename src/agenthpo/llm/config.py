@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-STRUCTURED_MODES = ("json_schema", "json_object", "none")
+# json_schema: the full schema (llama.cpp, vLLM and Ollama grammars enforce bounds and lengths);
+# json_schema_portable: without numeric, length and item-count constraints, which hosted APIs' strict
+# modes refuse (values are still validated client-side); json_object: JSON mode, the schema in the prompt.
+STRUCTURED_MODES = ("json_schema", "json_schema_portable", "json_object", "none")
 
 
 @dataclass(frozen=True)
