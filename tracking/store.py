@@ -123,6 +123,24 @@ class MlflowStudyStore:
     def write_profile(self, study_id: str, profile: Mapping[str, Any]) -> None:
         self.client.log_text(study_id, json.dumps(profile, indent=2, default=str), "dataset_profile.json")
 
+    def contract_fingerprint(self, study_id: str) -> str:
+        """The fingerprint of the data that last passed its contract ('' if none passed yet)."""
+        return self.client.get_run(study_id).data.tags.get("agenthpo.data_fingerprint", "")
+
+    def write_contract(self, study_id: str, reports: Sequence[Mapping[str, Any]], fingerprint: str) -> None:
+        """The data contract's outcome: `data_contract.json` and tags; a failure ends the study run FAILED."""
+        self.client.log_text(study_id, json.dumps(list(reports), indent=2), "data_contract.json")
+        failures = [f"{r['table']}: {f}" for r in reports for f in r["failures"]]
+        tags = [RunTag("agenthpo.data_contract", "failed" if failures else "passed"),
+                RunTag("agenthpo.data_fingerprint", "" if failures else fingerprint)]
+        if failures:
+            text = "**Data contract failed**: no trial was trained on this data.\n\n" + "\n".join(
+                f"- {f}" for f in failures)
+            tags += [RunTag("agenthpo.error", _clip(failures[0])), RunTag(NOTE, _clip(text))]
+        self.client.log_batch(study_id, tags=tags)
+        if failures:
+            self.client.set_terminated(study_id, status="FAILED")
+
     def profile(self, study_id: str) -> dict[str, Any]:
         import tempfile
 

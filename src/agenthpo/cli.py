@@ -1,6 +1,7 @@
 """`agenthpo tune | report | compile`: the command line.
 
-Exit status: 0 done, 1 the study stopped on failures or could not run, 2 a bad spec or argument.
+Exit status: 0 done, 1 the study stopped on failures, its data broke the data contract, or it could not
+run; 2 a bad spec or argument.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 from agenthpo.spec import DEFAULT_TRACKING_URI, SpecError, StudySpec, absolute_sqlite_uri, load_spec
+from agenthpo.tasks.contracts import DataContractError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -72,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"agenthpo: invalid spec: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except DataContractError as exc:
+        print(f"agenthpo: {exc}\nagenthpo: no trial was trained; the failed expectations are in the study run's "
+              f"data_contract.json", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("\nagenthpo: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

@@ -19,6 +19,7 @@ from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.report import build_report
 from agenthpo.spec import StudySpec
 from agenthpo.tasks import TrialContext, load_task, objective_value
+from agenthpo.tasks.contracts import data_fingerprint, enforce
 from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
 
 Curves = Mapping[str, Sequence[tuple[int, float]]]
@@ -38,6 +39,8 @@ class StudyStore(Protocol):
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
                      stopped: str) -> None: ...
     def write_profile(self, study_id: str, profile: Mapping[str, Any]) -> None: ...
+    def contract_fingerprint(self, study_id: str) -> str: ...
+    def write_contract(self, study_id: str, reports: Sequence[Mapping[str, Any]], fingerprint: str) -> None: ...
     def profile(self, study_id: str) -> dict[str, Any]: ...
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None: ...
 
@@ -61,16 +64,36 @@ def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[str, s
 
 
 def open_study(spec: StudySpec, store: StudyStore) -> dict[str, Any]:
+    """Create or resume the study; the data must pass its contract before any trial trains on it.
+
+    Raises DataContractError (after recording the failed expectations on the study run) when the
+    data breaks the task's contract.
+    """
     study_id = store.open_study(spec)
+    task = load_task(spec.task)
+    ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
+    check_data_contract(spec, store, study_id, task, ctx)
     history = store.history(study_id)
     if not history:
         # Profiled once, for the Creator's background; a task may have no profile() (then {}).
-        task = load_task(spec.task)
         profile = getattr(task, "profile", None)
         if profile is not None:
-            store.write_profile(study_id, profile(TrialContext(spec.data, spec.task_options, seed=spec.seed)))
+            store.write_profile(study_id, profile(ctx))
     used, failed = counted(history)
     return {"study_id": study_id, "trials_used": used, "trials_failed": failed}
+
+
+def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task, ctx: TrialContext) -> None:
+    """Run the task's data contract unless this very data already passed it for this study."""
+    check = getattr(task, "check_data", None)
+    if check is None:
+        return
+    fingerprint = data_fingerprint(spec)
+    if store.contract_fingerprint(study_id) == fingerprint:
+        return
+    reports = check(ctx)
+    store.write_contract(study_id, [r.to_json() for r in reports], fingerprint)
+    enforce(spec.data or spec.task, reports)
 
 
 def proposer_context(spec: StudySpec, store: StudyStore, study_id: str) -> ProposerContext:

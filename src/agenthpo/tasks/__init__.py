@@ -6,9 +6,18 @@ import importlib
 
 from agenthpo.tasks.base import Task, TrialContext, objective_value
 
+# The paper's twelve tasks (its Table 1) map onto these plug-ins; see examples/ for one spec each.
 TASKS: dict[str, str] = {
     "xgboost-classification": "agenthpo.tasks.xgboost_tabular:CLASSIFICATION",
     "xgboost-regression": "agenthpo.tasks.xgboost_tabular:REGRESSION",
+    "image-classification": "agenthpo.tasks.image_classification:IMAGE_CLASSIFICATION",
+    "segmentation": "agenthpo.tasks.segmentation:SEGMENTATION",
+    "text-classification": "agenthpo.tasks.text_classification:TEXT_CLASSIFICATION",
+    "translation": "agenthpo.tasks.translation:TRANSLATION",
+    "lightgcn": "agenthpo.tasks.lightgcn:LIGHTGCN",
+    "deepfm": "agenthpo.tasks.deepfm:DEEPFM",
+    "node-classification": "agenthpo.tasks.gcn:NODE_CLASSIFICATION",
+    "link-prediction": "agenthpo.tasks.vgae:LINK_PREDICTION",
 }
 
 

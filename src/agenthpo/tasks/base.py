@@ -3,6 +3,10 @@
 A plug-in reports per-epoch (or per-boosting-round) metrics through the context and returns its
 final metrics, which must include the objective's metric. Heavy imports (xgboost, torch) belong
 inside `train`, so that importing a plug-in, or the registry, costs nothing.
+
+Two optional methods: `profile(ctx) -> dict`, the dataset statistics of the Creator's background
+(computed once per study), and `check_data(ctx) -> list[ContractReport]`, the data contract
+(`agenthpo.tasks.contracts`) checked before any trial trains.
 """
 
 from __future__ import annotations

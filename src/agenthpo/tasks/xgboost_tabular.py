@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, Scalar, SearchSpace
 from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.contracts import ContractReport, expect, user_expectations, validate_frame
 from agenthpo.trial import Objective
 
 # The paper's Table 2 parameters for XGBoost; the ranges are ours, chosen to cover the usual defaults.
@@ -110,6 +112,35 @@ class XGBoostTabularTask:
             if frame[column].dtype == object or str(frame[column].dtype) in ("str", "string"):
                 frame[column] = frame[column].astype("category")
         return frame, labels.to_numpy()
+
+    def check_data(self, ctx: TrialContext) -> list[ContractReport]:
+        """The table's contract: the target present and complete, enough rows, usable label values, and
+        whatever the spec adds as `task_options.expectations` (great-expectations names, e.g.
+        `{expect: column_values_to_be_between, column: ph, min_value: 0, max_value: 14}`)."""
+        import pandas as pd
+
+        if not ctx.data:
+            raise ValueError(f"task {self.name!r} needs `data`: the path of a CSV file")
+        target = ctx.option("target")
+        if not target:
+            raise ValueError(f"task {self.name!r} needs task_options.target: the label column")
+        frame = pd.read_csv(ctx.data)
+        expectations = [
+            expect("column_to_exist", column=target),
+            expect("column_values_to_not_be_null", column=target),
+            expect("table_row_count_to_be_between", min_value=int(ctx.option("min_rows", 50))),
+        ]
+        if self.classification:
+            labels = ctx.option("labels")
+            if labels is not None:
+                expectations.append(expect("column_values_to_be_in_set", column=target, value_set=list(labels)))
+            # Class ids index xgboost's outputs: non-negative whole numbers.
+            expectations.append(expect("column_values_to_be_between", column=target, min_value=0))
+        else:
+            expectations.append(expect("column_values_to_be_in_type_list", column=target,
+                                       type_list=["float64", "float32", "int64", "int32"]))
+        expectations += user_expectations(ctx.option("expectations", []))
+        return [validate_frame(Path(ctx.data).name, frame, expectations)]
 
     def profile(self, ctx: TrialContext) -> dict[str, Any]:
         """The dataset as the Creator's background describes it (computed once per study)."""

@@ -1,0 +1,91 @@
+"""What the torch plug-ins share: device choice, seeding, threads, optimizers, batching and size caps.
+
+Imported only inside a plug-in's `train` or `profile`, so the XGBoost image never imports torch.
+Task options read here (all optional):
+  device: auto (CUDA when available, the default) | cpu | cuda | cuda:N
+  threads: CPU threads for torch (default: torch's own choice)
+  max_train_samples / max_eval_samples: subset sizes, the CPU variants' budget
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from agenthpo.tasks.base import TrialContext
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+
+def pick_device(ctx: TrialContext) -> torch.device:
+    wanted = str(ctx.option("device", "auto")).lower()
+    if wanted == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted == "cpu" or wanted.startswith("cuda"):
+        if wanted.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"task_options.device={wanted!r} but CUDA is not available on this machine")
+        return torch.device(wanted)
+    raise ValueError(f"task_options.device={wanted!r} must be auto, cpu, cuda or cuda:N")
+
+
+def prepare(ctx: TrialContext) -> torch.device:
+    """Seed every generator from the study seed, set the thread count, and return the device."""
+    random.seed(ctx.seed)
+    np.random.seed(ctx.seed % 2**32)
+    torch.manual_seed(ctx.seed)
+    threads = ctx.option("threads")
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"task_options.threads={threads!r} must be an integer >= 1")
+        torch.set_num_threads(threads)
+    return pick_device(ctx)
+
+
+def make_optimizer(name: str, parameters, learning_rate: float, weight_decay: float = 0.0,
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
+    name = str(name).lower()
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"optimizer={name!r} is not one of {list(OPTIMIZERS)}")
+
+
+def size_cap(ctx: TrialContext, option: str, available: int) -> int:
+    """How many of `available` items to use: task_options[option] if set, else all of them."""
+    wanted = ctx.option(option)
+    if wanted is None:
+        return available
+    if not isinstance(wanted, int) or wanted < 1:
+        raise ValueError(f"task_options.{option}={wanted!r} must be an integer >= 1")
+    return min(wanted, available)
+
+
+def subset(items: Sequence[Any], count: int, seed: int) -> list[Any]:
+    """A seeded subset of `count` items in their original order (the same for every trial)."""
+    if count >= len(items):
+        return list(items)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(items), size=count, replace=False))
+    return [items[i] for i in chosen]
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None,
+                  shuffle: bool = True) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def check_finite(loss: torch.Tensor, epoch: int) -> None:
+    """A diverged run fails its trial at once (a recorded result) instead of training on NaNs."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training loss became {loss.item()!r} in epoch {epoch}: diverged "
+                                 f"(learning rate too high?)")
