@@ -1,4 +1,5 @@
-# Training steps on CPU nodes: agenthpo with MLflow, KFP and the tabular stack (xgboost-cpu, no CUDA).
+# Training steps on CPU nodes: agenthpo with MLflow, KFP, the tabular stack (xgboost-cpu) and the torch plug-ins
+# (torch from PyPI is its CUDA build, which runs on CPU too; a registry mirror of the CPU wheels would shrink it).
 # Build from the repository root: docker build -f images/train-cpu.Dockerfile -t ghcr.io/agenthpo/agenthpo-train-cpu:0.1.0 .
 FROM python:3.11-slim
 ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
@@ -9,5 +10,5 @@ COPY src ./src
 COPY components ./components
 COPY pipelines ./pipelines
 COPY tracking ./tracking
-RUN pip install -c constraints.txt ".[tracking,pipelines,tpe,xgboost]"
+RUN pip install -c constraints.txt ".[tracking,pipelines,tpe,xgboost,vision,text,graph,recsys]"
 USER 1000
