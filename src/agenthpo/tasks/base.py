@@ -12,8 +12,10 @@ Two optional methods: `profile(ctx) -> dict`, the dataset statistics of the Crea
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from agenthpo.space import Scalar, SearchSpace
 from agenthpo.trial import Objective
@@ -51,6 +53,24 @@ class Task(Protocol):
     description: str
 
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]: ...
+
+
+def size_cap(ctx: TrialContext, option: str, available: int) -> int:
+    """How many of `available` items to use: task_options[option] if set, else all of them."""
+    wanted = ctx.option(option)
+    if wanted is None:
+        return available
+    if not isinstance(wanted, int) or wanted < 1:
+        raise ValueError(f"task_options.{option}={wanted!r} must be an integer >= 1")
+    return min(wanted, available)
+
+
+def subset(items: Sequence[Any], count: int, seed: int) -> list[Any]:
+    """A seeded subset of `count` items in their original order (the same for every trial)."""
+    if count >= len(items):
+        return list(items)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(items), size=count, replace=False))
+    return [items[i] for i in chosen]
 
 
 def objective_value(metrics: Mapping[str, float], objective: Objective) -> float:

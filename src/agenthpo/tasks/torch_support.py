@@ -10,13 +10,12 @@ Task options read here (all optional):
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TrialContext, size_cap, subset  # noqa: F401 (re-exported for the plug-ins)
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
@@ -57,24 +56,6 @@ def make_optimizer(name: str, parameters, learning_rate: float, weight_decay: fl
     if name == "rmsprop":
         return torch.optim.RMSprop(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"optimizer={name!r} is not one of {list(OPTIMIZERS)}")
-
-
-def size_cap(ctx: TrialContext, option: str, available: int) -> int:
-    """How many of `available` items to use: task_options[option] if set, else all of them."""
-    wanted = ctx.option(option)
-    if wanted is None:
-        return available
-    if not isinstance(wanted, int) or wanted < 1:
-        raise ValueError(f"task_options.{option}={wanted!r} must be an integer >= 1")
-    return min(wanted, available)
-
-
-def subset(items: Sequence[Any], count: int, seed: int) -> list[Any]:
-    """A seeded subset of `count` items in their original order (the same for every trial)."""
-    if count >= len(items):
-        return list(items)
-    chosen = np.sort(np.random.default_rng(seed).choice(len(items), size=count, replace=False))
-    return [items[i] for i in chosen]
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None,
