@@ -19,7 +19,7 @@ from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.report import build_report
 from agenthpo.spec import StudySpec
 from agenthpo.tasks import TrialContext, load_task, objective_value
-from agenthpo.tasks.contracts import data_fingerprint, enforce
+from agenthpo.tasks.contracts import ContractReport, data_fingerprint, enforce
 from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
 
 Curves = Mapping[str, Sequence[tuple[int, float]]]
@@ -91,7 +91,11 @@ def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task,
     fingerprint = data_fingerprint(spec)
     if store.contract_fingerprint(study_id) == fingerprint:
         return
-    reports = check(ctx)
+    try:
+        reports = check(ctx)
+    except (OSError, ValueError) as exc:  # missing or unreadable data: a failed contract, said plainly
+        reports = [ContractReport(table=str(spec.data or spec.task), checked=0, rows=0,
+                                  failures=(f"cannot read the data: {exc}",))]
     store.write_contract(study_id, [r.to_json() for r in reports], fingerprint)
     enforce(spec.data or spec.task, reports)
 

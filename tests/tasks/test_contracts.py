@@ -105,3 +105,13 @@ def test_tune_refuses_bad_data_and_records_why(water_csv, tmp_path):
     assert run.info.status == "FAILED" and run.data.tags["agenthpo.data_contract"] == "failed"
     assert "Data contract failed" in run.data.tags["mlflow.note.content"]
     assert "data_contract.json" in {a.path for a in MlflowClient(spec["tracking_uri"]).list_artifacts(study_id)}
+
+
+@pytest.mark.slow
+def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
+    spec = load_spec(ROOT / "examples" / "house-price.yaml").to_json()
+    spec.update(data=str(tmp_path / "nowhere.csv"), proposer="random", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    done = run_cli("tune", write_spec(tmp_path / "spec.yaml", spec), "--trials", "1", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "cannot read the data" in done.stderr and "nowhere.csv" in done.stderr
