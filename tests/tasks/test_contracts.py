@@ -85,9 +85,8 @@ def test_a_broken_table_is_rejected_with_its_failures(water_csv, tmp_path):
 
 @pytest.mark.slow
 def test_tune_refuses_bad_data_and_records_why(water_csv, tmp_path):
-    from mlflow.tracking import MlflowClient
-
     from agenthpo.tracking import MlflowStudyStore
+    from mlflow.tracking import MlflowClient
 
     frame = pd.read_csv(water_csv)
     frame.loc[0, "ph"] = -4.0
