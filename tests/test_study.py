@@ -99,3 +99,21 @@ def test_llm_study_records_sources_usage_and_analyses(sqlite_uri):
     assert totals["llm_prompt_tokens_total"] == 100 * calls and totals["llm_completion_tokens_total"] == 20 * calls
     assert totals["llm_cost_usd"] == pytest.approx((100 * calls * 2.5 + 20 * calls * 10) / 1e6)
     assert totals["creator_fallback_share"] == 0.5 and totals["final_prompt_tokens"] == 100
+
+
+@pytest.mark.parametrize("proposer", ["random", "tpe"])
+def test_every_proposer_trains_the_start_configuration_first(sqlite_uri, proposer):
+    spec, store, study_id = make(sqlite_uri, proposer=proposer, start={"x": 0.25, "epochs": 3})
+    run_trials(spec, store, study_id, 3)
+    history = store.history(study_id)
+    assert [t.source for t in history] == ["start", proposer, proposer]
+    assert history[0].params == {"x": 0.25, "epochs": 3}
+
+
+def test_an_interrupted_start_is_proposed_again(sqlite_uri):
+    spec, store, study_id = make(sqlite_uri, start={"x": 0.25, "epochs": 3})
+    config = study.create_trial(spec, store, study_id)  # its process dies before training
+    assert config["source"] == "start"
+    study.open_study(spec, store)  # the resume marks it interrupted
+    again = study.create_trial(spec, store, study_id)
+    assert again["source"] == "start" and again["number"] == 2

@@ -1,4 +1,4 @@
-"""`agenthpo tune | report | compile`: the command line.
+"""`agenthpo tune | bench | report | compile`: the command line.
 
 Exit status: 0 done, 1 the study stopped on failures, its data broke the data contract, or it could not
 run; 2 a bad spec or argument.
@@ -28,6 +28,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _name_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names nothing (write e.g. tpe,random)")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agenthpo", description="Hyperparameter optimisation by LLM agents, "
                                      "as Kubeflow pipeline iterations tracked in MLflow.")
@@ -39,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--proposer", help="override the proposer (random, tpe, ...)")
     tune.add_argument("--tracking-uri", help=f"MLflow tracking URI (default: the spec's, else {DEFAULT_TRACKING_URI})")
     tune.add_argument("--workdir", default=".agenthpo", help="KFP local outputs and logs (default: .agenthpo)")
+
+    bench = commands.add_parser("bench", help="run (or resume) a benchmark suite: specs x proposers x repeats")
+    bench.add_argument("suite", help="suite file (YAML), e.g. benchmarks/tiny.yaml")
+    bench.add_argument("--repeats", type=_positive_int, help="override the suite's repeats")
+    bench.add_argument("--trials", type=_positive_int, help="override the suite's trials per study")
+    bench.add_argument("--proposers", type=_name_list, help="override the proposers, e.g. tpe,random")
+    bench.add_argument("--human-trials", type=int, help="override the best-human baseline's random trials (0: none)")
+    bench.add_argument("--out", help="folder for results.md, results.json and the plots (default: the suite's)")
+    bench.add_argument("--tracking-uri", help="MLflow tracking URI (default: the suite's)")
+    bench.add_argument("--engine", choices=["inprocess", "pipeline"], default="inprocess",
+                       help="inprocess (default): the study steps in this process; pipeline: KFP's local runner "
+                            "like `tune` (about 17 s of start-up per trial)")
+    bench.add_argument("--workdir", default=".agenthpo", help="KFP local outputs and logs for --engine pipeline")
 
     report = commands.add_parser("report", help="print a study's report from MLflow")
     report.add_argument("study", help="study name (the spec's `name`)")
@@ -68,11 +88,16 @@ def main(argv: list[str] | None = None) -> int:
             return tune(args)
         if args.command == "report":
             return report(args)
+        if args.command == "bench":
+            return bench(args)
         if args.command == "llm":
             return llm_command(args)
         return compile_command(args)
     except SpecError as exc:
-        print(f"agenthpo: invalid spec: {exc}", file=sys.stderr)
+        from agenthpo.bench import SuiteError
+
+        what = "suite" if isinstance(exc, SuiteError) else "spec"
+        print(f"agenthpo: invalid {what}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except DataContractError as exc:
         print(f"agenthpo: {exc}\nagenthpo: no trial was trained; the failed expectations are in the study run's "
@@ -276,6 +301,56 @@ def _print_summary(spec: StudySpec, result: dict, timing: dict, kind: str, reaso
           f"http://127.0.0.1:5000)" if spec.tracking_uri.startswith("sqlite") else f"MLflow UI: {spec.tracking_uri}")
     if kind == "failures":
         print(f"agenthpo: study stopped: {reason}", file=sys.stderr)
+
+
+def bench(args) -> int:
+    from agenthpo.bench import BenchmarkRun, load_suite
+    from agenthpo.llm import local_server
+    from agenthpo.spec import LLM_PROPOSERS
+    from agenthpo.tracking import MlflowBenchmarkStore
+
+    suite = load_suite(args.suite).with_overrides(repeats=args.repeats, trials=args.trials,
+                                                  proposers=args.proposers, out=args.out,
+                                                  tracking_uri=args.tracking_uri, human_trials=args.human_trials)
+    studies = len(suite.entries) * (len(suite.proposers) * suite.repeats + (1 if suite.human_trials else 0))
+    print(f"agenthpo: benchmark {suite.name!r}: {len(suite.entries)} specs x {list(suite.proposers)} x "
+          f"{suite.repeats} repeats x {suite.trials} trials"
+          f"{f', best human of {suite.human_trials} random trials' if suite.human_trials else ''} "
+          f"({studies} studies)\n  tracking: {suite.tracking_uri}  results: {suite.out}", flush=True)
+    endpoint, started_llm = None, False
+    if any(p in LLM_PROPOSERS for p in suite.proposers):
+        # One local server for all LLM studies (when neither the specs nor the environment name an endpoint).
+        probe = suite.study_spec(suite.entries[0], next(p for p in suite.proposers if p in LLM_PROPOSERS), 0)
+        try:
+            with_llm, started_llm = _with_local_llm(probe)
+        except local_server.LocalServerError as exc:
+            print(f"agenthpo: no LLM endpoint and the local one cannot start: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        if with_llm is not probe:
+            endpoint = (with_llm.llm.base_url, with_llm.llm.model)
+
+    def show(outcome, skipped: bool) -> None:
+        name = (f"{suite.name}.{outcome.spec}.human" if outcome.repeat < 0
+                else f"{suite.name}.{outcome.spec}.{outcome.proposer}.r{outcome.repeat}")
+        best = outcome.best_so_far(len(outcome.values))
+        failed = sum(v is None for v in outcome.values)
+        state = "done before" if skipped else f"{outcome.trained_now} trained now"
+        print(f"  {name:<48} {len(outcome.values):>3} trials ({state}{f', {failed} failed' if failed else ''})  "
+              f"best {outcome.objective.metric}={'-' if best is None else f'{best:.5g}'}  "
+              f"{outcome.wall_seconds:.1f}s", flush=True)
+
+    try:
+        runner = BenchmarkRun(suite, MlflowBenchmarkStore(suite.tracking_uri), engine=args.engine,
+                              workdir=Path(args.workdir), llm_endpoint=endpoint, on_study=show)
+        results = runner.run()
+    finally:
+        if started_llm:
+            local_server.stop()
+    print()
+    print(results.markdown())
+    print(f"results: {Path(suite.out).resolve()} (results.md, results.json, trajectory_<spec>.png), also on the "
+          f"benchmark run in MLflow experiment {suite.name!r}")
+    return EXIT_OK
 
 
 def report(args) -> int:

@@ -28,7 +28,7 @@ DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
-              "tracking_uri", "experiment", "task_options", "llm"}
+              "tracking_uri", "experiment", "task_options", "llm", "start"}
 
 
 class SpecError(ValueError):
@@ -73,6 +73,8 @@ class StudySpec:
     experiment: str | None = None
     task_options: Mapping[str, Any] = field(default_factory=dict)
     llm: LLMConfig = field(default_factory=LLMConfig)
+    # A configuration every proposer trains first (source "start"): a benchmark's common starting point.
+    start: Mapping[str, Any] | None = None
 
     @property
     def uses_llm(self) -> bool:
@@ -115,6 +117,7 @@ class StudySpec:
             "experiment": self.experiment,
             "task_options": dict(self.task_options),
             "llm": self.llm.to_json(),
+            "start": None if self.start is None else dict(self.start),
         }
 
     @classmethod
@@ -210,12 +213,34 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
     if llm.base_url is not None:
         llm = LLMConfig.from_json({**llm.to_json(), "base_url": _expand_env(llm.base_url, "llm.base_url", fail)})
 
+    start = _start_config(_optional(data, "start", Mapping, fail, default=None), space, fail)
+
     return StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
         budget=Budget(trials, max_failed), proposer=proposer, seed=seed, data=data_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
-        task_options=dict(task_options), llm=llm,
+        task_options=dict(task_options), llm=llm, start=start,
     )
+
+
+def _start_config(start: Mapping[str, Any] | None, space: SearchSpace, fail) -> dict[str, Any] | None:
+    """The `start` configuration, complete and inside the space; errors name `start.<param>` and the value."""
+    if start is None:
+        return None
+    for name in start:
+        if name not in space.names:
+            raise fail(f"start.{name}", f"unknown parameter (the space has {space.names})")
+    missing = [name for name in space.names if name not in start]
+    if missing:
+        raise fail("start", f"{dict(start)!r} lacks {missing}: a start configuration sets every parameter")
+    config = {}
+    for param in space:
+        try:
+            config[param.name] = param.validate(start[param.name])
+        except ValueError as exc:
+            # The parameter's message reads 'name=value ...': the field path already names it.
+            raise fail(f"start.{param.name}", str(exc).split("=", 1)[-1]) from None
+    return config
 
 
 def absolute_sqlite_uri(uri: str) -> str:

@@ -114,13 +114,23 @@ def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str,
     kind, reason = stop_reason(spec, history)
     if kind:
         return {"status": "stop", "stop": kind, "reason": reason, "study_id": study_id}
-    proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
-                             context=proposer_context(spec, store, study_id))
-    proposal = proposer.propose(spec.space, history, 1)[0]
+    proposal = start_proposal(spec, history)
+    if proposal is None:
+        proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
+                                 context=proposer_context(spec, store, study_id))
+        proposal = proposer.propose(spec.space, history, 1)[0]
     number = max((t.number for t in history), default=0) + 1
     trial_id = store.start_trial(study_id, number, proposal)
     return {"status": "proposed", "study_id": study_id, "trial_id": trial_id, "number": number,
             **proposal.to_json()}
+
+
+def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal | None:
+    """The spec's `start` configuration while it has not been trained (an interrupted try does not count)."""
+    if spec.start is None or any(t.source == "start" and t.state != TrialState.INTERRUPTED for t in history):
+        return None
+    return Proposal(dict(spec.start), "start", "the spec's start configuration: every proposer trains it first, "
+                                              "so that all of them begin from the same point")
 
 
 def train_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,11 @@ TASKS: dict[str, str] = {
     "deepfm": "agenthpo.tasks.deepfm:DEEPFM",
     "node-classification": "agenthpo.tasks.gcn:NODE_CLASSIFICATION",
     "link-prediction": "agenthpo.tasks.vgae:LINK_PREDICTION",
+    # Cheap analytic functions for benchmarks with many repeats (not paper tasks).
+    "branin": "agenthpo.tasks.analytic:BRANIN",
+    "rosenbrock": "agenthpo.tasks.analytic:ROSENBROCK",
+    "ackley": "agenthpo.tasks.analytic:ACKLEY",
+    "himmelblau": "agenthpo.tasks.analytic:HIMMELBLAU",
 }
 
 
