@@ -7,6 +7,7 @@ run; 2 a bad spec or argument.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # MLflow draws a progress bar for every artifact it reads back (specs, profiles): noise in a terminal.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         if args.command == "tune":
             return tune(args)
