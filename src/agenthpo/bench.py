@@ -468,6 +468,7 @@ class Results:
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         trials = list(range(1, self.suite.trials + 1))
+        plotted: list[float] = []
         for proposer in self.suite.proposers:
             runs = [o for o in self.outcomes if o.spec == spec and o.proposer == proposer]
             cells = [Cell.of([o.best_so_far(t) for o in runs]) for t in trials]
@@ -476,6 +477,7 @@ class Results:
             stds = [c.std for c in cells if c is not None]
             if not xs:
                 continue
+            plotted += means
             line, = ax.plot(xs, means, marker="o", markersize=3, label=proposer)
             band = list(zip(means, stds, strict=True))
             ax.fill_between(xs, [m - s for m, s in band], [m + s for m, s in band], color=line.get_color(), alpha=0.15)
@@ -486,8 +488,11 @@ class Results:
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        low, high = ax.get_ylim()
-        if low > 0 and high / low > 100:  # values over decades (Rosenbrock): a log axis shows the progress
+        if self.human.get(spec) is not None:
+            plotted.append(self.human[spec])
+        # Values over decades (Rosenbrock): a log axis shows the progress. Judged on the means, not the
+        # ± std bands, which can dip below zero.
+        if plotted and min(plotted) > 0 and max(plotted) / min(plotted) > 100:
             ax.set_yscale("log")
         ax.set_xlabel("trial")
         ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
