@@ -2,6 +2,7 @@
 
 import contextlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from agenthpo.pipelines.study_pipeline import build_pipeline
@@ -27,3 +28,29 @@ def run_local(spec: StudySpec, trials: int, workdir: Path, log_path: Path) -> No
             pipeline()
         except RuntimeError as exc:
             raise PipelineFailed(f"{exc} (KFP log: {log_path})") from None
+
+
+def run_to_budget(spec: StudySpec, store, study_id: str, workdir: Path, log_path: Path,
+                  on_failure: Callable[[PipelineFailed, list[int]], None] | None = None) -> None:
+    """Run pipeline iterations until the study's budget is used or it stops on failures.
+
+    A run whose step process died (segfault, OOM kill) has its RUNNING trials marked FAILED and the
+    remaining budget goes to a new pipeline run; two failed runs in a row that start no trial raise.
+    """
+    from agenthpo import study
+
+    attempts_without_progress = 0
+    while True:
+        history = store.history(study_id)
+        if study.stop_reason(spec, history)[0]:
+            return
+        try:
+            run_local(spec, spec.budget.trials - study.counted(history)[0], workdir, log_path)
+        except PipelineFailed as exc:
+            crashed = store.fail_running(study_id, f"the step's process failed: {exc}")
+            if on_failure is not None:
+                on_failure(exc, crashed)
+            progressed = len(store.history(study_id)) > len(history)
+            attempts_without_progress = 0 if progressed else attempts_without_progress + 1
+            if attempts_without_progress >= 2:
+                raise

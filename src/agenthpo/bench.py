@@ -250,23 +250,9 @@ def run_study(spec: StudySpec, store, engine: str = "inprocess", workdir: Path |
 
 def _run_pipeline(spec: StudySpec, store, study_id: str, workdir: Path) -> None:
     """The trials as KFP local-runner iterations, like `agenthpo tune` (one subprocess per step)."""
-    from agenthpo import study
-    from agenthpo.pipelines.local import PipelineFailed, run_local
+    from agenthpo.pipelines.local import run_to_budget
 
-    attempts_without_progress = 0
-    while True:
-        history = store.history(study_id)
-        if study.stop_reason(spec, history)[0]:
-            return
-        try:
-            run_local(spec, spec.budget.trials - study.counted(history)[0], workdir.resolve(),
-                      workdir.resolve() / "logs" / f"{spec.name}.log")
-        except PipelineFailed as exc:
-            store.fail_running(study_id, f"the step's process failed: {exc}")
-            progressed = len(store.history(study_id)) > len(history)
-            attempts_without_progress = 0 if progressed else attempts_without_progress + 1
-            if attempts_without_progress >= 2:
-                raise
+    run_to_budget(spec, store, study_id, workdir.resolve(), workdir.resolve() / "logs" / f"{spec.name}.log")
 
 
 def outcome(spec: StudySpec, store, study_id: str, proposer: str, repeat: int, spec_name: str,

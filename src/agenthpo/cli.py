@@ -226,7 +226,7 @@ def tune(args) -> int:
 
 def _tune(args, spec: StudySpec) -> int:
     from agenthpo import study
-    from agenthpo.pipelines.local import PipelineFailed, run_local
+    from agenthpo.pipelines.local import PipelineFailed, run_to_budget
     from agenthpo.tracking import MlflowStudyStore
 
     store = MlflowStudyStore(spec.tracking_uri)
@@ -241,27 +241,20 @@ def _tune(args, spec: StudySpec) -> int:
     log_path = workdir / "logs" / f"{spec.name}.log"
     progress = ProgressPrinter(spec, store, study_id)
     progress.start()
-    attempts_without_progress = 0
+
+    def report_failure(exc, crashed: list[int]) -> None:
+        print(f"agenthpo: a pipeline step failed ({exc}); trials {crashed or 'none'} marked FAILED",
+              file=sys.stderr, flush=True)
+
     try:
-        while True:
-            history = store.history(study_id)
-            kind, reason = study.stop_reason(spec, history)
-            if kind:
-                break
-            remaining = spec.budget.trials - study.counted(history)[0]
-            try:
-                run_local(spec, remaining, workdir, log_path)
-            except PipelineFailed as exc:
-                crashed = store.fail_running(study_id, f"the step's process failed: {exc}")
-                print(f"agenthpo: a pipeline step failed ({exc}); trials {crashed or 'none'} marked FAILED",
-                      file=sys.stderr, flush=True)
-                progressed = len(store.history(study_id)) > len(history)
-                attempts_without_progress = 0 if progressed else attempts_without_progress + 1
-                if attempts_without_progress >= 2:
-                    print("agenthpo: the pipeline fails before any trial starts; giving up", file=sys.stderr)
-                    return EXIT_FAILED
+        try:
+            run_to_budget(spec, store, study_id, workdir, log_path, on_failure=report_failure)
+        except PipelineFailed:
+            print("agenthpo: the pipeline fails before any trial starts; giving up", file=sys.stderr)
+            return EXIT_FAILED
     finally:
         progress.stop()
+    kind, reason = study.stop_reason(spec, store.history(study_id))
 
     result = study.report_study(spec, store, study_id)
     wall = time.perf_counter() - started
