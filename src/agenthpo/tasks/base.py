@@ -55,6 +55,27 @@ class Task(Protocol):
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]: ...
 
 
+def int_option(options: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
+    value = options.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"task_options.{name}={value!r} must be an integer >= {minimum}")
+    return value
+
+
+def fraction_option(options: Mapping[str, Any], name: str, default: float, high: float = 0.5) -> float:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < high:
+        raise ValueError(f"task_options.{name}={value!r} must be a number in (0, {high:g})")
+    return float(value)
+
+
+def bool_option(options: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = options.get(name, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"task_options.{name}={value!r} must be true or false")
+    return value
+
+
 def size_cap(ctx: TrialContext, option: str, available: int) -> int:
     """How many of `available` items to use: task_options[option] if set, else all of them."""
     wanted = ctx.option(option)

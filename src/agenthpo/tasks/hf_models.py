@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agenthpo.tasks.base import TrialContext
-
 if TYPE_CHECKING:
     import torch
 
@@ -66,13 +64,6 @@ def import_transformers():
 def load_error(name: str, exc: Exception, offline_choice: str) -> ValueError:
     return ValueError(f"task_options.model_name={name!r} cannot be loaded ({type(exc).__name__}: {exc}); "
                       f"without network use a local model folder or {offline_choice}")
-
-
-def int_option(ctx: TrialContext, name: str, default: int, minimum: int = 1) -> int:
-    value = ctx.option(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"task_options.{name}={value!r} must be an integer >= {minimum}")
-    return value
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int,

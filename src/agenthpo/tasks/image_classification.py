@@ -27,19 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext, subset
+from agenthpo.tasks.base import TrialContext, bool_option, fraction_option, int_option, subset
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
 from agenthpo.tasks.images import (
     PARTS,
     SPLIT_FOLDERS,
     ImageFile,
-    bool_option,
     decode,
     describe,
     existing_path,
-    fraction_option,
     image_reader,
-    int_option,
     list_image_files,
     stratified_carve,
 )
@@ -123,7 +120,7 @@ def make_splits(listing, options: Mapping[str, Any]) -> Splits:
     if parts["train"].empty:
         raise ValueError("the data has no training images")
     carved = tuple(part for part in ("test", "validation") if parts[part].empty)
-    fractions = {part: fraction_option(options, f"{part}_fraction", 0.1) for part in carved}
+    fractions = {part: fraction_option(options, f"{part}_fraction", 0.1, high=1.0) for part in carved}
     if sum(fractions.values()) >= 0.9:
         given = " + ".join(f"task_options.{part}_fraction={value}" for part, value in fractions.items())
         raise ValueError(f"{given} leave under 10% of the images for training")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,29 +129,6 @@ def describe(data: bytes) -> dict[str, Any]:
             return {"decoded": True, "width": image.width, "height": image.height, "mode": image.mode}
     except (OSError, SyntaxError, ValueError):
         return {"decoded": False, "width": None, "height": None, "mode": None}
-
-
-# Task options shared by the vision plug-ins; a bad value is a ValueError naming the option.
-
-def int_option(options: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
-    value = options.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"task_options.{name}={value!r} must be an integer >= {minimum}")
-    return value
-
-
-def fraction_option(options: Mapping[str, Any], name: str, default: float) -> float:
-    value = options.get(name, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 < value < 1.0:
-        raise ValueError(f"task_options.{name}={value!r} must be a number in (0, 1)")
-    return float(value)
-
-
-def bool_option(options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise ValueError(f"task_options.{name}={value!r} must be true or false")
-    return value
 
 
 def stratified_carve(labels: Iterable[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TrialContext, fraction_option
 
 REQUIRED_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 RATING_STARS = tuple(step / 2 for step in range(1, 11))
@@ -88,13 +88,6 @@ def load_ratings(ctx: TrialContext):
     return ratings
 
 
-def _fraction(ctx: TrialContext, name: str, default: float) -> float:
-    value = ctx.option(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 0.5:
-        raise ValueError(f"task_options.{name}={value!r} must be a number in (0, 0.5)")
-    return float(value)
-
-
 def _split_kind(ctx: TrialContext) -> str:
     kind = ctx.option("split", "temporal")
     if kind not in SPLITS:
@@ -149,8 +142,8 @@ def split_ratings(ratings, kind: str, validation_fraction: float, test_fraction:
 def load_split(ctx: TrialContext) -> RatingsSplit:
     """The ratings of `data` (capped by max_users), split as the task options say; the same for every trial."""
     kind, seed = _split_kind(ctx), _split_seed(ctx)
-    validation_fraction = _fraction(ctx, "validation_fraction", 0.1)
-    test_fraction = _fraction(ctx, "test_fraction", 0.1)
+    validation_fraction = fraction_option(ctx.options, "validation_fraction", 0.1)
+    test_fraction = fraction_option(ctx.options, "test_fraction", 0.1)
     ratings = select_users(load_ratings(ctx), _max_users(ctx), seed)
     return split_ratings(ratings, kind, validation_fraction, test_fraction, seed)
 

@@ -28,18 +28,16 @@ from typing import Any
 import numpy as np
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext, subset
+from agenthpo.tasks.base import TrialContext, bool_option, int_option, subset
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
 from agenthpo.tasks.images import (
     PARTS,
     SPLIT_FOLDERS,
     ImageFile,
-    bool_option,
     decode,
     describe,
     existing_path,
     image_reader,
-    int_option,
     list_image_files,
 )
 from agenthpo.trial import Objective

@@ -34,14 +34,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TrialContext, fraction_option, int_option
 from agenthpo.tasks.contracts import ContractReport, expect, user_expectations, validate_frame
 from agenthpo.tasks.hf_models import (
     MINILM,
     by_length,
     decay_groups,
     import_transformers,
-    int_option,
     length_batches,
     load_error,
     pad_batch,
@@ -172,13 +171,6 @@ def sorted_classes(labels: list[str]) -> list[str]:
     return sorted(values)
 
 
-def fraction_option(ctx: TrialContext, name: str, default: float) -> float:
-    value = ctx.option(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 0.5:
-        raise ValueError(f"task_options.{name}={value!r} must be a number in (0, 0.5)")
-    return float(value)
-
-
 def read_labelled(path: Path, ctx: TrialContext) -> LabelledTexts:
     frame = read_table(path, ctx)
     label = required_column(ctx, frame, "label_column", 0, path)
@@ -197,9 +189,10 @@ def load_splits(ctx: TrialContext) -> dict[str, LabelledTexts]:
     if _TABLE not in files:
         return {split: read_labelled(path, ctx) for split, path in files.items()}
     table = read_labelled(files[_TABLE], ctx)
-    split = split_indices(np.array(table.labels), fraction_option(ctx, "validation_fraction", 0.1),
-                          fraction_option(ctx, "test_fraction", 0.1), int_option(ctx, "split_seed", 0, minimum=0),
-                          stratify=True)
+    options = ctx.options
+    split = split_indices(np.array(table.labels), fraction_option(options, "validation_fraction", 0.1),
+                          fraction_option(options, "test_fraction", 0.1),
+                          int_option(options, "split_seed", 0, minimum=0), stratify=True)
     parts = {"train": table.take(split.train), "validation": table.take(split.validation),
              "test": table.take(split.test)}
     for name, part in parts.items():
@@ -258,7 +251,7 @@ class TextClassificationTask:
         must be among the training labels."""
         files = split_files(ctx)
         labels = expected_labels(ctx)
-        min_rows = int_option(ctx, "min_rows", 10)
+        min_rows = int_option(ctx.options, "min_rows", 10)
         extra = user_expectations(ctx.option("expectations", []))
         reports = []
         training_labels: list[str] | None = None
@@ -293,8 +286,8 @@ class TextClassificationTask:
         device = prepare(ctx)
         splits = load_splits(ctx)
         classes = class_list(ctx, splits)
-        split_seed = int_option(ctx, "split_seed", 0, minimum=0)
-        max_length = int_option(ctx, "max_length", 128)
+        split_seed = int_option(ctx.options, "split_seed", 0, minimum=0)
+        max_length = int_option(ctx.options, "max_length", 128)
         caps = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_eval_samples"}
         used = {split: part.take(subset(range(len(part.labels)), size_cap(ctx, caps[split], len(part.labels)),
                                         split_seed))

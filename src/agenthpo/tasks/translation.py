@@ -32,13 +32,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TrialContext, int_option
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
 from agenthpo.tasks.hf_models import (
     by_length,
     decay_groups,
     import_transformers,
-    int_option,
     length_batches,
     load_error,
     pad_batch,
@@ -250,7 +249,7 @@ class TranslationTask:
         ratio): both files have every line (aligned), no empty sentence, plausible length ratios, enough pairs."""
         import pandas as pd
 
-        min_rows = int_option(ctx, "min_rows", 10)
+        min_rows = int_option(ctx.options, "min_rows", 10)
         reports = []
         for split, (source_path, target_path) in split_files(ctx).items():
             source_words = pd.Series([len(s.split()) for s in read_lines(source_path)], dtype="Int64")
@@ -278,10 +277,10 @@ class TranslationTask:
         from agenthpo.tasks.torch_support import make_optimizer, prepare, size_cap, subset
 
         device = prepare(ctx)
-        max_length = int_option(ctx, "max_length", 128)
-        max_new_tokens = int_option(ctx, "max_new_tokens", max_length)
-        num_beams = int_option(ctx, "num_beams", 1)
-        split_seed = int_option(ctx, "split_seed", 0, minimum=0)
+        max_length = int_option(ctx.options, "max_length", 128)
+        max_new_tokens = int_option(ctx.options, "max_new_tokens", max_length)
+        num_beams = int_option(ctx.options, "num_beams", 1)
+        split_seed = int_option(ctx.options, "split_seed", 0, minimum=0)
         splits = load_pairs(ctx)
         caps = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_eval_samples"}
         used = {split: pairs.take(subset(range(len(pairs.sources)),
@@ -332,7 +331,7 @@ class TranslationTask:
         config = model_config_option(ctx)
         transformers = import_transformers()
         if config is not None:
-            vocab_size = int_option(ctx, "tokenizer_vocab_size", 8000, minimum=16)
+            vocab_size = int_option(ctx.options, "tokenizer_vocab_size", 8000, minimum=16)
             tokenizer = train_tokenizer(train.sources + train.targets, vocab_size)
             t5_config = transformers.T5Config(**config, vocab_size=len(tokenizer), dropout_rate=dropout_rate,
                                               pad_token_id=tokenizer.pad_token_id,

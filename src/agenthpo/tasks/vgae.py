@@ -22,7 +22,7 @@ import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks import planetoid
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TrialContext, fraction_option
 from agenthpo.tasks.contracts import ContractReport
 from agenthpo.trial import Objective
 
@@ -51,13 +51,6 @@ class EdgeSplit:
     def sizes(self) -> dict[str, int]:
         return {"train": int(self.train.shape[1]), "validation": int(self.validation.shape[1]),
                 "test": int(self.test.shape[1])}
-
-
-def fraction_option(ctx: TrialContext, name: str, default: float) -> float:
-    value = ctx.option(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 0.5:
-        raise ValueError(f"task_options.{name}={value!r} must be a number in (0, 0.5)")
-    return float(value)
 
 
 def split_seed_option(ctx: TrialContext) -> int:
@@ -135,8 +128,8 @@ class LinkPredictionTask:
                    "against as many sampled non-edges.")
 
     def load(self, ctx: TrialContext) -> tuple[planetoid.PlanetoidGraph, EdgeSplit]:
-        validation_fraction = fraction_option(ctx, "validation_fraction", 0.05)
-        test_fraction = fraction_option(ctx, "test_fraction", 0.10)
+        validation_fraction = fraction_option(ctx.options, "validation_fraction", 0.05)
+        test_fraction = fraction_option(ctx.options, "test_fraction", 0.10)
         seed = split_seed_option(ctx)
         graph = planetoid.load_graph(ctx, self.name)
         return graph, split_edges(graph.edges, graph.num_nodes, validation_fraction, test_fraction, seed)
