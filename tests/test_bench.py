@@ -36,7 +36,7 @@ def test_tiny_suite_writes_the_table_the_plots_and_the_mlflow_records(tmp_path, 
 
     assert len(seen) == 2 * 2 * 2 + 2 and not any(skipped for _, skipped in seen)
     markdown = (tmp_path / "out" / "results.md").read_text()
-    for text in ("## branin (minimize value)", "## rosenbrock-shifted", "| proposer | trial 1 | trial 3 |",
+    for text in ("## branin (minimize value, 2 repeats)", "## rosenbrock-shifted", "| proposer | trial 1 | trial 3 |",
                  "| random |", "| tpe |", "best human (best of 10 random)", "Improvement over random search"):
         assert text in markdown
     assert "trial 5" not in markdown  # only marks within the 3-trial budget

@@ -36,6 +36,7 @@ DEFAULT_HUMAN_TRIALS = 100
 HUMAN_SEED_OFFSET = 1000
 ENGINES = ("inprocess", "pipeline")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ENTRY_FIELDS = {"path", "start", "repeats", "human_trials"}
 _FIELDS = {"name", "specs", "proposers", "repeats", "trials", "seed", "human_trials", "tracking_uri", "out"}
 
 
@@ -45,11 +46,14 @@ class SuiteError(SpecError):
 
 @dataclass(frozen=True)
 class SuiteEntry:
-    """One spec of the suite, and the start configuration its studies share (None: the spec's own)."""
+    """One spec of the suite, and what its studies share: the start configuration (None: the spec's own),
+    and, for specs whose trials cost minutes, fewer repeats or best-human trials than the suite's."""
 
     spec: StudySpec
     path: str
     start: Mapping[str, Any] | None = None
+    repeats: int | None = None
+    human_trials: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,22 @@ class Suite:
     def marks(self) -> tuple[int, ...]:
         return tuple(m for m in MARKS if m <= self.trials)
 
+    def repeats_of(self, entry: SuiteEntry) -> int:
+        return self.repeats if entry.repeats is None else entry.repeats
+
+    def human_trials_of(self, entry: SuiteEntry) -> int:
+        return self.human_trials if entry.human_trials is None else entry.human_trials
+
     def with_overrides(self, *, repeats: int | None = None, trials: int | None = None,
                        proposers: Sequence[str] | None = None, out: str | None = None,
                        tracking_uri: str | None = None, human_trials: int | None = None) -> Suite:
         """The suite with command-line overrides, checked like the file's own values."""
+        # A number given on the command line applies to every spec, the entries' own numbers included.
+        entries = tuple(replace(e, repeats=None if repeats is not None else e.repeats,
+                                human_trials=None if human_trials is not None else e.human_trials)
+                        for e in self.entries)
         changed = replace(
-            self, repeats=self.repeats if repeats is None else repeats,
+            self, entries=entries, repeats=self.repeats if repeats is None else repeats,
             trials=self.trials if trials is None else trials,
             proposers=self.proposers if proposers is None else tuple(proposers),
             out=self.out if out is None else out,
@@ -100,7 +114,7 @@ class Suite:
     def human_spec(self, entry: SuiteEntry) -> StudySpec:
         # The human baseline does not start from the shared configuration: it is a plain random search.
         return self._derive(entry, self.human_name(entry), "random", self.seed + HUMAN_SEED_OFFSET,
-                            self.human_trials, None)
+                            self.human_trials_of(entry), None)
 
     def _derive(self, entry: SuiteEntry, name: str, proposer: str, seed: int, trials: int,
                 start: Mapping[str, Any] | None) -> StudySpec:
@@ -112,7 +126,8 @@ class Suite:
         return parse_spec(data, base_dir=None, source=f"{self.source or self.name}: {entry.path}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "specs": [{"path": e.path, "spec": e.spec.name, "start": e.start}
+        return {"name": self.name, "specs": [{"path": e.path, "spec": e.spec.name, "start": e.start,
+                                              "repeats": self.repeats_of(e), "human_trials": self.human_trials_of(e)}
                                              for e in self.entries],
                 "proposers": list(self.proposers), "repeats": self.repeats, "trials": self.trials,
                 "seed": self.seed, "human_trials": self.human_trials, "tracking_uri": self.tracking_uri,
@@ -152,10 +167,11 @@ def parse_suite(data: Any, base_dir: Path, source: str = "") -> Suite:
         if isinstance(item, str):
             item = {"path": item}
         if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
-            raise fail(where, f"{item!r} must be a spec path or a mapping with 'path' (and optional 'start')")
-        extra = sorted(set(item) - {"path", "start"})
+            raise fail(where, f"{item!r} must be a spec path or a mapping with 'path' (and optional "
+                              f"{sorted(_ENTRY_FIELDS - {'path'})})")
+        extra = sorted(set(item) - _ENTRY_FIELDS)
         if extra:
-            raise fail(f"{where}.{extra[0]}", "unknown field (allowed: ['path', 'start'])")
+            raise fail(f"{where}.{extra[0]}", f"unknown field (allowed: {sorted(_ENTRY_FIELDS)})")
         spec_path = base_dir / item["path"]
         if not spec_path.is_file():
             raise fail(f"{where}.path", f"{item['path']!r} does not exist (looked for {spec_path})")
@@ -165,7 +181,13 @@ def parse_suite(data: Any, base_dir: Path, source: str = "") -> Suite:
             raise fail(f"{where}.start", f"{start!r} must be a mapping of parameter -> value")
         if any(e.spec.name == spec.name for e in entries):
             raise fail(f"{where}.path", f"{item['path']!r}: spec name {spec.name!r} is already in the suite")
-        entries.append(SuiteEntry(spec, item["path"], None if start is None else dict(start)))
+        own_repeats = item.get("repeats")
+        if own_repeats is not None:
+            _int_at_least(own_repeats, 1, f"{where}.repeats", fail)
+        own_human = item.get("human_trials")
+        if own_human is not None:
+            _int_at_least(own_human, 0, f"{where}.human_trials", fail)
+        entries.append(SuiteEntry(spec, item["path"], None if start is None else dict(start), own_repeats, own_human))
     proposers = data.get("proposers", ["agent", "llm", "tpe", "random"])
     _check_proposers(proposers, fail)
     repeats = _int_at_least(data.get("repeats", 3), 1, "repeats", fail)
@@ -275,8 +297,10 @@ class BenchmarkRun:
     store: Any  # agenthpo.tracking.MlflowBenchmarkStore
     engine: str = "inprocess"
     workdir: Path = Path(".agenthpo")
-    # An LLM endpoint for LLM studies whose spec names none: (base_url, model).
-    llm_endpoint: tuple[str, str] | None = None
+    # An LLM endpoint for LLM studies whose spec names none: (base_url, model), or a function that gives
+    # one (or None), called only once a study that needs it is to train, so a finished benchmark
+    # starts no LLM server.
+    llm_endpoint: tuple[str, str] | Callable[[], tuple[str, str] | None] | None = None
     on_study: Callable[[StudyOutcome, bool], None] = lambda outcome, skipped: None
     outcomes: list[StudyOutcome] = field(default_factory=list)
 
@@ -286,19 +310,20 @@ class BenchmarkRun:
 
     def plan(self) -> list[tuple[SuiteEntry, str, int]]:
         """Every (entry, proposer, repeat), repeat-major: a stopped run has whole repeats to compare."""
-        human = [(e, "random", -1) for e in self.suite.entries] if self.suite.human_trials else []
-        return [(e, p, k) for k in range(self.suite.repeats) for e in self.suite.entries
+        human = [(e, "random", -1) for e in self.suite.entries if self.suite.human_trials_of(e)]
+        most = max(self.suite.repeats_of(e) for e in self.suite.entries)
+        return [(e, p, k) for k in range(most) for e in self.suite.entries if k < self.suite.repeats_of(e)
                 for p in self.suite.proposers] + human
 
     def run(self) -> Results:
         benchmark_id = self.store.open_benchmark(self.suite.name, self.suite.to_json())
         for entry, proposer, repeat in self.plan():
             spec = (self.suite.human_spec(entry) if repeat < 0 else self.suite.study_spec(entry, proposer, repeat))
-            spec = self._with_endpoint(spec)
             done = self.store.study_done(spec.name, spec.experiment_name)
             if done is not None and not stop_reason(spec, self.store.history(done))[0]:
                 done = None  # ended under a smaller budget (--trials raised since): it goes on
             if done is None:
+                spec = self._with_endpoint(spec)
                 started = time.perf_counter()
                 trained = run_study(spec, self.store, self.engine, self.workdir)
                 study_id = self.store.find_study(spec.name, spec.experiment_name)
@@ -324,6 +349,10 @@ class BenchmarkRun:
     def _with_endpoint(self, spec: StudySpec) -> StudySpec:
         if self.llm_endpoint is None or not spec.uses_llm or spec.llm.base_url:
             return spec
+        if callable(self.llm_endpoint):
+            self.llm_endpoint = self.llm_endpoint()
+            if self.llm_endpoint is None:
+                return spec
         return spec.with_overrides(llm_base_url=self.llm_endpoint[0], llm_model=self.llm_endpoint[1])
 
 
@@ -367,27 +396,31 @@ class Results:
     improvements: Mapping[str, Mapping[int, float | None]]  # proposer -> mark -> mean % over specs
     costs: Mapping[str, Mapping[str, float]]  # proposer -> per-study cost figures
 
+    def _entry(self, spec: str) -> SuiteEntry:
+        return next(e for e in self.suite.entries if e.spec.name == spec)
+
     def objective(self, spec: str) -> Objective:
-        return next(e.spec.objective for e in self.suite.entries if e.spec.name == spec)
+        return self._entry(spec).spec.objective
 
     def markdown(self) -> str:
         marks = self.suite.marks
         lines = [f"# Benchmark {self.suite.name}", "",
-                 f"{len(self.suite.proposers)} proposers x {self.suite.repeats} repeats x {self.suite.trials} "
-                 f"trials per spec; seeds {self.suite.seed}..{self.suite.seed + self.suite.repeats - 1}; best-so-far "
+                 f"{len(self.suite.proposers)} proposers x {self.suite.repeats} repeats (unless a spec says fewer) x "
+                 f"{self.suite.trials} trials per spec; repeat k has seed {self.suite.seed}+k; best-so-far "
                  f"objective after each number of trials, mean ± std over repeats (failed trials count).", ""]
         head = "| proposer | " + " | ".join(f"trial {m}" for m in marks) + " |"
         rule = "|---|" + "---|" * len(marks)
         for entry in self.suite.entries:
             name, objective = entry.spec.name, entry.spec.objective
-            lines += [f"## {name} ({objective.direction} {objective.metric})", "", head, rule]
+            lines += [f"## {name} ({objective.direction} {objective.metric}, "
+                      f"{self.suite.repeats_of(entry)} repeats)", "", head, rule]
             for proposer in self.suite.proposers:
                 cells = self.table.get((name, proposer), {})
                 lines.append(f"| {proposer} | " + " | ".join(_cell(cells.get(m)) for m in marks) + " |")
-            if self.suite.human_trials:
+            if self.suite.human_trials_of(entry):
                 best = self.human.get(name)
                 shown = "-" if best is None else f"{best:.4g}"
-                lines.append(f"| best human (best of {self.suite.human_trials} random) | "
+                lines.append(f"| best human (best of {self.suite.human_trials_of(entry)} random) | "
                              + " | ".join(shown for _ in marks) + " |")
             lines.append("")
         lines += ["## Improvement over random search (%), averaged over specs", ""]
@@ -469,7 +502,7 @@ class Results:
             ax.fill_between(xs, [m - s for m, s in band], [m + s for m, s in band], color=line.get_color(), alpha=0.15)
         if self.human.get(spec) is not None:
             ax.axhline(self.human[spec], color="black", linestyle="--", linewidth=1,
-                       label=f"best human ({self.suite.human_trials} random)")
+                       label=f"best human ({self.suite.human_trials_of(self._entry(spec))} random)")
         objective = self.objective(spec)
         from matplotlib.ticker import MaxNLocator
 

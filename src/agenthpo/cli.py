@@ -308,26 +308,26 @@ def bench(args) -> int:
     suite = load_suite(args.suite).with_overrides(repeats=args.repeats, trials=args.trials,
                                                   proposers=args.proposers, out=args.out,
                                                   tracking_uri=args.tracking_uri, human_trials=args.human_trials)
-    studies = len(suite.entries) * (len(suite.proposers) * suite.repeats + (1 if suite.human_trials else 0))
+    studies = sum(len(suite.proposers) * suite.repeats_of(e) + (1 if suite.human_trials_of(e) else 0)
+                  for e in suite.entries)
     print(f"agenthpo: benchmark {suite.name!r}: {len(suite.entries)} specs x {list(suite.proposers)} x "
           f"{suite.repeats} repeats x {suite.trials} trials"
           f"{f', best human of {suite.human_trials} random trials' if suite.human_trials else ''} "
           f"({studies} studies)\n  tracking: {suite.tracking_uri}  results: {suite.out}", flush=True)
-    endpoint, started_llm = None, False
-    if any(p in LLM_PROPOSERS for p in suite.proposers):
-        # One local server for all LLM studies (when neither the specs nor the environment name an endpoint).
+    started_llm = False
+
+    def local_endpoint() -> tuple[str, str] | None:
+        # One local server for all LLM studies (when neither the specs nor the environment name an endpoint),
+        # started when the first of them is to train.
+        nonlocal started_llm
         probe = suite.study_spec(suite.entries[0], next(p for p in suite.proposers if p in LLM_PROPOSERS), 0)
-        try:
-            with_llm, started_llm = _with_local_llm(probe)
-        except local_server.LocalServerError as exc:
-            print(f"agenthpo: no LLM endpoint and the local one cannot start: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        if with_llm is not probe:
-            endpoint = (with_llm.llm.base_url, with_llm.llm.model)
+        with_llm, started_llm = _with_local_llm(probe)
+        return None if with_llm is probe else (with_llm.llm.base_url, with_llm.llm.model)
 
     def show(outcome, skipped: bool) -> None:
-        name = (f"{suite.name}.{outcome.spec}.human" if outcome.repeat < 0
-                else f"{suite.name}.{outcome.spec}.{outcome.proposer}.r{outcome.repeat}")
+        entry = next(e for e in suite.entries if e.spec.name == outcome.spec)
+        name = suite.human_name(entry) if outcome.repeat < 0 else suite.study_name(entry, outcome.proposer,
+                                                                                   outcome.repeat)
         best = outcome.best_so_far(len(outcome.values))
         failed = sum(v is None for v in outcome.values)
         state = "done before" if skipped else f"{outcome.trained_now} trained now"
@@ -335,10 +335,15 @@ def bench(args) -> int:
               f"best {outcome.objective.metric}={'-' if best is None else f'{best:.5g}'}  "
               f"{outcome.wall_seconds:.1f}s", flush=True)
 
+    uses_llm = any(p in LLM_PROPOSERS for p in suite.proposers)
     try:
         runner = BenchmarkRun(suite, MlflowBenchmarkStore(suite.tracking_uri), engine=args.engine,
-                              workdir=Path(args.workdir), llm_endpoint=endpoint, on_study=show)
+                              workdir=Path(args.workdir), llm_endpoint=local_endpoint if uses_llm else None,
+                              on_study=show)
         results = runner.run()
+    except local_server.LocalServerError as exc:
+        print(f"agenthpo: no LLM endpoint and the local one cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         if started_llm:
             local_server.stop()
