@@ -11,3 +11,5 @@ TAG = os.environ.get("AGENTHPO_IMAGE_TAG", "0.1.0")
 CONTROL_IMAGE = f"{REGISTRY}/agenthpo-control:{TAG}"
 # Training steps on CPU nodes (xgboost and the CPU torch stack).
 TRAIN_IMAGE = f"{REGISTRY}/agenthpo-train-cpu:{TAG}"
+# Training steps on GPU nodes (CUDA base image, the same plug-ins).
+TRAIN_CUDA_IMAGE = f"{REGISTRY}/agenthpo-train-cuda:{TAG}"
