@@ -117,3 +117,44 @@ def test_an_interrupted_start_is_proposed_again(sqlite_uri):
     study.open_study(spec, store)  # the resume marks it interrupted
     again = study.create_trial(spec, store, study_id)
     assert again["source"] == "start" and again["number"] == 2
+
+
+@pytest.mark.parametrize("proposer", ["random", "tpe"])
+def test_a_parallel_round_opens_k_distinct_trials_and_the_last_round_is_cut_to_the_budget(sqlite_uri, proposer):
+    spec, store, study_id = make(sqlite_uri, budget={"trials": 5, "max_failed_trials": 5}, parallel=3,
+                                 proposer=proposer)
+    first = study.create_round(spec, store, study_id)
+    assert first["status"] == "proposed" and [c["number"] for c in first["configs"]] == [1, 2, 3]
+    assert len({c["params"]["x"] for c in first["configs"]}) == 3, "no duplicate configuration in a round"
+    assert {t.state for t in store.history(study_id)} == {TrialState.RUNNING}
+    for config in first["configs"]:
+        study.analyze_trial(spec, store, config, study.train_trial(spec, store, config))
+    second = study.create_round(spec, store, study_id)
+    assert [c["number"] for c in second["configs"]] == [4, 5]  # 2 of the 5 trials are left
+    for config in second["configs"]:
+        study.analyze_trial(spec, store, config, study.train_trial(spec, store, config))
+    params = [t.params["x"] for t in store.history(study_id)]
+    assert len(set(params)) == 5
+    assert study.create_round(spec, store, study_id)["status"] == "stop"
+
+
+def test_a_parallel_round_trains_the_start_configuration_beside_the_proposals(sqlite_uri):
+    spec, store, study_id = make(sqlite_uri, parallel=2, start={"x": 0.25, "epochs": 3})
+    configs = study.create_round(spec, store, study_id)["configs"]
+    assert [c["source"] for c in configs] == ["start", "random"]
+    assert configs[0]["params"] == {"x": 0.25, "epochs": 3} and configs[1]["params"]["x"] != 0.25
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"parallel": 0}, "parallel: 0 must be an integer >= 1"),
+    ({"parallel": 4}, "parallel: 4 is more than budget.trials=3"),
+    ({"parallel": True}, "parallel: True must be an integer >= 1"),
+])
+def test_parallel_is_checked(sqlite_uri, change, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse_spec(quadratic_spec(sqlite_uri, **change), base_dir=None)
+
+
+def test_a_smaller_budget_from_the_command_line_makes_smaller_rounds(sqlite_uri):
+    spec = parse_spec(quadratic_spec(sqlite_uri, parallel=3), base_dir=None)
+    assert spec.with_overrides(trials=2).parallel == 2 and spec.with_overrides(trials=5).parallel == 3

@@ -122,6 +122,7 @@ class Suite:
         options = dict(entry.spec.proposer.options) if entry.spec.proposer.name == proposer else {}
         data.update(name=name, experiment=self.name, seed=seed, tracking_uri=self.tracking_uri,
                     budget={"trials": trials, "max_failed_trials": trials},
+                    parallel=min(entry.spec.parallel, trials),
                     proposer={"name": proposer, **options}, start=None if start is None else dict(start))
         return parse_spec(data, base_dir=None, source=f"{self.source or self.name}: {entry.path}")
 
@@ -261,11 +262,11 @@ def run_study(spec: StudySpec, store, engine: str = "inprocess", workdir: Path |
         _run_pipeline(spec, store, study_id, workdir or Path(".agenthpo"))
     else:
         while True:
-            config = study.create_trial(spec, store, study_id)
-            if config["status"] != "proposed":
+            proposed = study.create_round(spec, store, study_id)
+            if proposed["status"] != "proposed":
                 break
-            trained = study.train_trial(spec, store, config)
-            study.analyze_trial(spec, store, config, trained)
+            for config in proposed["configs"]:  # a round of a `parallel` spec, one after another here
+                study.analyze_trial(spec, store, config, study.train_trial(spec, store, config))
     study.report_study(spec, store, study_id)
     return len(store.history(study_id)) - before
 

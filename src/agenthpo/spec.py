@@ -28,7 +28,7 @@ DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
-              "tracking_uri", "experiment", "task_options", "llm", "start"}
+              "tracking_uri", "experiment", "task_options", "llm", "start", "parallel"}
 
 
 class SpecError(ValueError):
@@ -75,6 +75,8 @@ class StudySpec:
     llm: LLMConfig = field(default_factory=LLMConfig)
     # A configuration every proposer trains first (source "start"): a benchmark's common starting point.
     start: Mapping[str, Any] | None = None
+    # Trials trained at once: each round the Creator proposes this many distinct configurations.
+    parallel: int = 1
 
     @property
     def uses_llm(self) -> bool:
@@ -92,6 +94,7 @@ class StudySpec:
         data = self.to_json()
         if trials is not None:
             data["budget"]["trials"] = trials
+            data["parallel"] = min(data["parallel"], trials)  # a smaller budget makes smaller rounds
         if proposer is not None:
             data["proposer"] = {"name": proposer}
         if tracking_uri is not None:
@@ -118,6 +121,7 @@ class StudySpec:
             "task_options": dict(self.task_options),
             "llm": self.llm.to_json(),
             "start": None if self.start is None else dict(self.start),
+            "parallel": self.parallel,
         }
 
     @classmethod
@@ -214,12 +218,15 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
         llm = LLMConfig.from_json({**llm.to_json(), "base_url": _expand_env(llm.base_url, "llm.base_url", fail)})
 
     start = _start_config(_optional(data, "start", Mapping, fail, default=None), space, fail)
+    parallel = _int_at_least(data.get("parallel", 1), 1, "parallel", fail)
+    if parallel > trials:
+        raise fail("parallel", f"{parallel!r} is more than budget.trials={trials}: a round would train nothing new")
 
     return StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
         budget=Budget(trials, max_failed), proposer=proposer, seed=seed, data=data_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
-        task_options=dict(task_options), llm=llm, start=start,
+        task_options=dict(task_options), llm=llm, start=start, parallel=parallel,
     )
 
 

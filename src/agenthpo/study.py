@@ -109,16 +109,35 @@ def proposer_context(spec: StudySpec, store: StudyStore, study_id: str) -> Propo
 
 
 def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str, Any]:
-    """The Creator step: read the history, propose the next configuration, open its trial run."""
+    """The Creator step of a sequential study: one configuration, or a `stop` when the budget is used."""
+    proposed = create_round(spec, store, study_id, slots=1)
+    return proposed["configs"][0] if proposed["status"] == "proposed" else proposed
+
+
+def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int | None = None) -> dict[str, Any]:
+    """The Creator step of a round: read the history, propose up to `slots` (the spec's `parallel`)
+    distinct configurations at once and open a trial run for each; fewer when less budget is left."""
     history = store.history(study_id)
     kind, reason = stop_reason(spec, history)
     if kind:
         return {"status": "stop", "stop": kind, "reason": reason, "study_id": study_id}
+    slots = min(spec.parallel if slots is None else slots, spec.budget.trials - counted(history)[0])
+    configs = []
     proposal = start_proposal(spec, history)
-    if proposal is None:
+    if proposal is not None:
+        configs.append(_open_trial(store, study_id, history, proposal))
+        history = store.history(study_id)  # the start trial, running, is now taken for the proposer
+    if len(configs) < slots:
         proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
                                  context=proposer_context(spec, store, study_id))
-        proposal = proposer.propose(spec.space, history, 1)[0]
+        for proposal in proposer.propose(spec.space, history, slots - len(configs)):
+            configs.append(_open_trial(store, study_id, history, proposal))
+            history = [*history, TrialRecord(number=configs[-1]["number"], params=proposal.params,
+                                             state=TrialState.RUNNING)]
+    return {"status": "proposed", "study_id": study_id, "configs": configs}
+
+
+def _open_trial(store: StudyStore, study_id: str, history: Sequence[TrialRecord], proposal: Proposal) -> dict:
     number = max((t.number for t in history), default=0) + 1
     trial_id = store.start_trial(study_id, number, proposal)
     return {"status": "proposed", "study_id": study_id, "trial_id": trial_id, "number": number,
