@@ -154,3 +154,282 @@ def test_failed_trials_count_against_the_budget_in_the_table():
     assert (third.mean, third.std, third.count) == (1.5, 0.5, 2)
     assert results.improvements["tpe"][3] == pytest.approx(100 * (8.0 - 1.5) / 8.0)
     assert results.table[("rosenbrock-shifted", "tpe")][1] is None and "| tpe | - | - |" in results.markdown()
+
+
+# -- per-spec repeats and best-human trials ----------------------------------------------------------
+
+def per_spec_data(**changes) -> dict:
+    """The tiny suite with Branin given 1 repeat and a 3-trial best human of its own (the suite says 2 and 10)."""
+    data = tiny_data(**changes)
+    data["specs"][0] = {**data["specs"][0], "repeats": 1, "human_trials": 3}
+    return data
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"repeats": 0}, "specs[0].repeats: 0 must be an integer >= 1"),
+    ({"repeats": "two"}, "specs[0].repeats: 'two' must be an integer >= 1"),
+    ({"human_trials": -1}, "specs[0].human_trials: -1 must be an integer >= 0"),
+    ({"colour": "red"}, "specs[0].colour: unknown field (allowed: ['human_trials', 'path', 'repeats', 'start'])"),
+])
+def test_a_bad_suite_entry_names_the_entry_field_and_the_value(tmp_path, entry, message):
+    data = tiny_data()
+    data["specs"][0] = {**data["specs"][0], **entry}
+    with pytest.raises(SuiteError) as error:
+        parse_suite(data, tmp_path, "suite.yaml")
+    assert str(error.value).startswith("suite.yaml: ") and message in str(error.value)
+
+
+def test_a_spec_of_the_suite_can_have_its_own_repeats_and_best_human_trials(tmp_path):
+    from agenthpo.bench import Suite
+
+    suite = parse_suite(per_spec_data(), tmp_path, "suite.yaml")
+    branin, rosenbrock = suite.entries
+    assert (suite.repeats_of(branin), suite.repeats_of(rosenbrock)) == (1, 2)
+    assert (suite.human_trials_of(branin), suite.human_trials_of(rosenbrock)) == (3, 10)
+    assert suite.human_spec(branin).budget.trials == 3 and suite.human_spec(rosenbrock).budget.trials == 10
+
+    def planned(s: Suite) -> dict[str, list[tuple[str, int]]]:
+        found: dict[str, list[tuple[str, int]]] = {}
+        for entry, proposer, repeat in BenchmarkRun(s, store=None).plan():
+            found.setdefault(entry.spec.name, []).append((proposer, repeat))
+        return found
+
+    plan = planned(suite)
+    assert plan["branin"] == [("random", 0), ("tpe", 0), ("random", -1)]
+    assert sorted(plan["rosenbrock-shifted"]) == [("random", -1), ("random", 0), ("random", 1), ("tpe", 0), ("tpe", 1)]
+    # Repeat-major: every spec's repeat 0 comes before any repeat 1.
+    order = [(e.spec.name, k) for e, _, k in BenchmarkRun(suite, store=None).plan() if k >= 0]
+    assert order.index(("rosenbrock-shifted", 1)) > max(i for i, (_, k) in enumerate(order) if k == 0)
+
+    markdown = aggregate(suite, []).markdown()
+    assert "## branin (minimize value, 1 repeats)" in markdown
+    assert "## rosenbrock-shifted (minimize value, 2 repeats)" in markdown
+    assert "best of 3 random" in markdown and "best of 10 random" in markdown
+    saved = suite.to_json()["specs"]
+    assert [(s["repeats"], s["human_trials"]) for s in saved] == [(1, 3), (2, 10)]
+
+    # A number on the command line applies to every spec, the entries' own numbers included.
+    overridden = suite.with_overrides(repeats=3)
+    assert [overridden.repeats_of(e) for e in overridden.entries] == [3, 3]
+    assert [overridden.human_trials_of(e) for e in overridden.entries] == [3, 10]  # not overridden: kept
+    assert {name: len([k for _, k in p if k >= 0]) for name, p in planned(overridden).items()} == {
+        "branin": 6, "rosenbrock-shifted": 6}
+    no_human = suite.with_overrides(human_trials=0)
+    assert [no_human.human_trials_of(e) for e in no_human.entries] == [0, 0]
+    assert all(k >= 0 for _, _, k in BenchmarkRun(no_human, store=None).plan())
+    assert "best human" not in aggregate(no_human, []).markdown()
+    # Keeping the file's numbers (no override) keeps the entries' own.
+    kept = suite.with_overrides(trials=5)
+    assert [kept.repeats_of(e) for e in kept.entries] == [1, 2]
+
+
+def test_a_spec_with_no_best_human_has_no_human_study_and_no_human_row(tmp_path):
+    data = tiny_data()
+    data["specs"][1] = {"path": data["specs"][1], "human_trials": 0}
+    suite = parse_suite(data, tmp_path, "suite.yaml")
+    humans = [e.spec.name for e, _, k in BenchmarkRun(suite, store=None).plan() if k < 0]
+    assert humans == ["branin"]
+    rosenbrock = aggregate(suite, []).markdown().split("## rosenbrock-shifted")[1].split("## ")[0]
+    assert "| random |" in rosenbrock and "best human" not in rosenbrock
+
+
+@pytest.mark.slow
+def test_the_cli_runs_each_spec_for_its_own_repeats_and_repeats_overrides_them(tmp_path, sqlite_uri):
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(per_spec_data(trials=1, proposers=["random"], tracking_uri=sqlite_uri,
+                                                 out=str(tmp_path / "out"))))
+    done = run_cli("bench", path, "--human-trials", "0", cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "(3 studies)" in done.stdout and "tiny.branin.random.r1" not in done.stdout
+    assert "tiny.rosenbrock-shifted.random.r1" in done.stdout
+    assert "## branin (minimize value, 1 repeats)" in (tmp_path / "out" / "results.md").read_text()
+    again = run_cli("bench", path, "--human-trials", "0", "--repeats", "2", cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "(4 studies)" in again.stdout and again.stdout.count("done before") == 3
+    assert "tiny.branin.random.r1" in again.stdout and "(1 trained now)" in again.stdout
+    assert "## branin (minimize value, 2 repeats)" in (tmp_path / "out" / "results.md").read_text()
+
+
+# -- the shipped suites ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["tiny", "default", "full"])
+def test_the_shipped_suites_load_and_every_spec_they_name_parses(name):
+    from agenthpo.spec import load_spec
+
+    path = ROOT / "benchmarks" / f"{name}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    suite = load_suite(path)
+    assert suite.name == name and len(suite.entries) == len(raw["specs"])
+    for item, entry in zip(raw["specs"], suite.entries, strict=True):
+        item = item if isinstance(item, dict) else {"path": item}
+        spec_path = path.parent / item["path"]
+        assert spec_path.is_file(), spec_path
+        assert load_spec(spec_path).name == entry.spec.name
+        assert suite.repeats_of(entry) == item.get("repeats", raw["repeats"])
+        assert suite.human_trials_of(entry) == item.get("human_trials", raw["human_trials"])
+        for proposer in suite.proposers:  # every study of the suite can be derived (start, budget, seed)
+            derived = suite.study_spec(entry, proposer, suite.repeats_of(entry) - 1)
+            assert derived.proposer.name == proposer and derived.budget.trials == suite.trials
+
+
+# -- the pipeline engine ---------------------------------------------------------------------------------
+
+BRANIN = ROOT / "examples" / "analytic" / "branin.yaml"
+
+
+@pytest.mark.slow
+def test_the_pipeline_engine_runs_the_trials_as_kfp_iterations_tracked_under_the_study(tmp_path, sqlite_uri):
+    from agenthpo.tracking import MlflowBenchmarkStore
+
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"name": "pipe", "specs": [str(BRANIN)], "proposers": ["random"], "repeats": 1,
+                                    "trials": 2, "human_trials": 0, "tracking_uri": sqlite_uri,
+                                    "out": str(tmp_path / "out")}))
+    workdir = tmp_path / "work"
+    done = run_cli("bench", path, "--engine", "pipeline", "--workdir", workdir, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pipe.branin.random.r0" in done.stdout and "(2 trained now)" in done.stdout
+    assert "| random |" in (tmp_path / "out" / "results.md").read_text()
+    assert (workdir / "logs" / "pipe.branin.random.r0.log").is_file()  # it went through the KFP local runner
+
+    store = MlflowBenchmarkStore(sqlite_uri)
+    (study_run,) = runs(store, "pipe", "study")
+    assert study_run.data.tags["agenthpo.study"] == "pipe.branin.random.r0"
+    assert study_run.data.tags["agenthpo.benchmark"] == "pipe" and study_run.info.status == "FINISHED"
+    trials = runs(store, "pipe", "trial")
+    assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {study_run.info.run_id}
+    assert sorted(t.data.tags["agenthpo.trial"] for t in trials) == ["1", "2"]
+    assert all("value" in t.data.metrics for t in trials)
+
+    again = run_cli("bench", path, "--engine", "pipeline", "--workdir", workdir, cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "done before" in again.stdout and "trained now" not in again.stdout
+    assert len(runs(store, "pipe", "trial")) == 2 and len(runs(store, "pipe", "benchmark")) == 1
+
+
+# -- the LLM proposers in a benchmark, against a scripted OpenAI-compatible server --------------------
+
+@pytest.fixture
+def scripted(monkeypatch, tmp_path):
+    from scripted_llm import ScriptedLLM
+
+    # No endpoint from the environment and no local server from another run: only what a test gives.
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("AGENTHPO_LLM_MODEL", raising=False)
+    monkeypatch.setenv("AGENTHPO_HOME", str(tmp_path / "agenthpo-home"))
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def no_local_server(monkeypatch):
+    """The real llama.cpp server must not start in these tests: starting it fails the test."""
+    from agenthpo.llm import local_server
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the local LLM server was asked for")
+
+    monkeypatch.setattr(local_server, "serve", refuse)
+    monkeypatch.setattr(local_server, "status", refuse)
+    monkeypatch.setattr(local_server, "stop", refuse)
+
+
+def sources(store, experiment: str) -> dict[str, list[str]]:
+    """Study name -> the proposal source of each trial, in trial order, as MLflow holds them."""
+    studies = {r.info.run_id: r.data.tags["agenthpo.study"] for r in runs(store, experiment, "study")}
+    found: dict[str, list[tuple[int, str]]] = {}
+    for trial in runs(store, experiment, "trial"):
+        found.setdefault(studies[trial.data.tags["mlflow.parentRunId"]], []).append(
+            (int(trial.data.tags["agenthpo.trial"]), trial.data.tags["agenthpo.source"]))
+    return {name: [source for _, source in sorted(pairs)] for name, pairs in found.items()}
+
+
+@pytest.mark.slow
+def test_agent_and_llm_proposers_in_a_benchmark_count_their_llm_cost(tmp_path, sqlite_uri, scripted, monkeypatch,
+                                                                     no_local_server, capsys):
+    from agenthpo.tracking import MlflowBenchmarkStore
+
+    from agenthpo.cli import main
+
+    # The endpoint as a user gives it to `agenthpo bench`: the environment (the spec names none).
+    monkeypatch.setenv("OPENAI_BASE_URL", scripted.base_url)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"name": "llmbench", "specs": [str(BRANIN)], "proposers": ["agent", "llm", "random"],
+                                    "repeats": 1, "trials": 3, "human_trials": 0, "tracking_uri": sqlite_uri,
+                                    "out": str(tmp_path / "out")}))
+    # The agent study asks first: its first answer and the repair are unusable, so trial 1 falls back.
+    scripted.behaviours = ["malformed", "malformed"]
+    assert main(["bench", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("trained now") == 3 and "LLM endpoint: local" not in printed
+    assert scripted.requests and not scripted.behaviours
+
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    costs = saved["cost_per_study"]
+    for proposer in ("agent", "llm"):
+        assert costs[proposer]["llm_tokens"] > 0 and costs[proposer]["llm_seconds_per_trial"] > 0
+    assert costs["random"]["llm_tokens"] == 0 and costs["random"]["llm_seconds_per_trial"] == 0
+    assert set(saved["improvement_over_random_pct"]) == {"agent", "llm", "random"}
+    assert all(saved["improvement_over_random_pct"][p]["3"] is not None for p in ("agent", "llm", "random"))
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    improvement_rows = markdown.split("## Improvement over random search")[1].split("## Cost")[0]
+    for proposer in ("agent", "llm", "random"):
+        assert f"| {proposer} |" in improvement_rows
+
+    store = MlflowBenchmarkStore(sqlite_uri)
+    assert sources(store, "llmbench") == {"llmbench.branin.agent.r0": ["fallback", "llm", "llm"],
+                                          "llmbench.branin.llm.r0": ["llm", "llm", "llm"],
+                                          "llmbench.branin.random.r0": ["random", "random", "random"]}
+    study_metrics = {r.data.tags["agenthpo.study"]: r.data.metrics for r in runs(store, "llmbench", "study")}
+    assert study_metrics["llmbench.branin.agent.r0"]["creator_fallback_share"] == pytest.approx(1 / 3)
+    assert study_metrics["llmbench.branin.llm.r0"]["llm_tokens_total"] == pytest.approx(costs["llm"]["llm_tokens"])
+    assert "llm_tokens_total" not in study_metrics["llmbench.branin.random.r0"]
+
+
+@pytest.mark.slow
+def test_the_llm_endpoint_is_asked_for_only_when_an_llm_study_is_to_train(tmp_path, sqlite_uri, scripted):
+    from agenthpo.tracking import MlflowBenchmarkStore
+
+    suite = parse_suite({"name": "lazy", "specs": [str(BRANIN)], "proposers": ["random", "llm", "agent"],
+                         "repeats": 1, "trials": 1, "human_trials": 1, "tracking_uri": sqlite_uri,
+                         "out": str(tmp_path / "out")}, tmp_path, "suite.yaml")
+    store = MlflowBenchmarkStore(sqlite_uri)
+    events: list[str] = []
+
+    def endpoint():
+        events.append("endpoint")
+        return scripted.base_url, "scripted"
+
+    def seen(outcome, skipped):
+        events.append(f"{outcome.proposer} {'skipped' if skipped else 'trained'}")
+
+    results = BenchmarkRun(suite, store, llm_endpoint=endpoint, on_study=seen).run()
+    # Once, when the first LLM study is about to train; the random studies before it did not ask.
+    assert events == ["random trained", "endpoint", "llm trained", "agent trained", "human trained"]
+    assert results.costs["llm"]["llm_tokens"] > 0 and results.costs["agent"]["llm_tokens"] > 0
+    assert {r["model"] for r in scripted.requests} == {"scripted"}
+    asked = len(scripted.requests)
+
+    events.clear()
+    again = BenchmarkRun(suite, store, llm_endpoint=endpoint, on_study=seen).run()
+    assert events == ["random skipped", "llm skipped", "agent skipped", "human skipped"]  # no endpoint asked for
+    assert len(scripted.requests) == asked
+    assert again.costs["llm"]["llm_tokens"] == results.costs["llm"]["llm_tokens"]  # read back from MLflow
+
+
+@pytest.mark.slow
+def test_a_spec_that_names_its_llm_endpoint_never_asks_for_one(tmp_path, sqlite_uri, scripted):
+    from agenthpo.tracking import MlflowBenchmarkStore
+
+    spec = yaml.safe_load(BRANIN.read_text())
+    spec["llm"] = {"base_url": scripted.base_url, "model": "from-the-spec", "max_retries": 0}
+    (tmp_path / "branin.yaml").write_text(yaml.safe_dump(spec))
+    suite = parse_suite({"name": "own", "specs": ["branin.yaml"], "proposers": ["llm"], "repeats": 1, "trials": 1,
+                         "human_trials": 0, "tracking_uri": sqlite_uri, "out": str(tmp_path / "out")},
+                        tmp_path, "suite.yaml")
+    asked: list[int] = []
+    results = BenchmarkRun(suite, MlflowBenchmarkStore(sqlite_uri), llm_endpoint=lambda: asked.append(1)).run()
+    assert asked == [] and results.costs["llm"]["llm_tokens"] > 0
+    assert {r["model"] for r in scripted.requests} == {"from-the-spec"}
