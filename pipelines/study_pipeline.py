@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from agenthpo.components import steps
+from agenthpo.pipelines import platform
 from kfp import compiler, dsl
 
 from agenthpo.spec import StudySpec
@@ -42,6 +43,8 @@ def build_pipeline(spec: StudySpec, trials: int):
             previous = _uncached(steps.analyze(spec_json=spec_json, config=create.outputs["config"],
                                                trained_json=trained.output), f"trial-{number}-analyze")
         final = _uncached(steps.report(spec_json=spec_json, study_json=opened.output), "report").after(previous)
+        # Secrets, GPU, placement: the spec's `cluster:` options on every task just created.
+        platform.configure_pipeline(spec)
         return final.outputs["Output"]
 
     return study_pipeline

@@ -1,4 +1,4 @@
-"""`agenthpo tune | bench | report | compile`: the command line.
+"""`agenthpo tune | bench | report | compile | submit | schedule`: the command line.
 
 Exit status: 0 done, 1 the study stopped on failures, its data broke the data contract, or it could not
 run; 2 a bad spec or argument.
@@ -79,7 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("-o", "--output", required=True, help="where to write the pipeline YAML")
     compile_.add_argument("--trials", type=_positive_int, help="iterations to unroll (default: budget.trials)")
     compile_.add_argument("--tracking-uri", help="MLflow URI the pipeline's steps will use")
+
+    submit = commands.add_parser("submit", help="run (or resume) the study as one run on a Kubeflow Pipelines server")
+    submit.add_argument("spec")
+    _kfp_arguments(submit)
+    submit.add_argument("--trials", type=_positive_int, help="override budget.trials (the run unrolls that many)")
+    submit.add_argument("--run-name", help="the run's name in the KFP UI (default: <study>-<UTC time>)")
+
+    schedule = commands.add_parser("schedule", help="a recurring run on Kubeflow Pipelines that continues the study "
+                                   "from its MLflow history each time")
+    schedule.add_argument("spec")
+    schedule.add_argument("--cron", required=True, type=_cron,
+                          help="when runs start: standard 5-field cron (minute hour day-of-month month day-of-week, "
+                               "UTC on most clusters), e.g. '0 3 * * *'; KFP's 6-field form (seconds first) too")
+    _kfp_arguments(schedule)
+    schedule.add_argument("--name", help="the recurring run's name (default: agenthpo-<study>); one of that name in "
+                          "the experiment is replaced")
+    schedule.add_argument("--trials", type=_positive_int, help="override budget.trials: the study's total, all runs "
+                          "together")
+    schedule.add_argument("--trials-per-run", type=_positive_int,
+                          help="trials each run adds at most (default: the whole budget)")
     return parser
+
+
+def _kfp_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="the KFP API endpoint, e.g. http://localhost:8080 (default: $KFP_HOST)")
+    parser.add_argument("--namespace", help="the Kubernetes namespace of a multi-user Kubeflow (default: the "
+                        "client's)")
+    parser.add_argument("--experiment", help="the KFP experiment (default: the spec's MLflow experiment)")
+    parser.add_argument("--tracking-uri", help="MLflow URI the pods use (default: the spec's); must be a server "
+                        "they can reach, not a SQLite file")
+
+
+def _cron(text: str) -> str:
+    from agenthpo.cluster import kfp_cron
+
+    try:
+        return kfp_cron(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             return bench(args)
         if args.command == "llm":
             return llm_command(args)
+        if args.command in ("submit", "schedule"):
+            return kfp_command(args)
         return compile_command(args)
     except SpecError as exc:
         from agenthpo.bench import SuiteError
@@ -159,6 +199,95 @@ def compile_command(args) -> int:
     path = compile_pipeline(spec, args.output, args.trials)
     print(f"wrote {path} ({args.trials or spec.budget.trials} trial iterations of study {spec.name!r})")
     return EXIT_OK
+
+
+def kfp_command(args) -> int:
+    """`submit` and `schedule`: compile the study's pipeline and hand it to a Kubeflow Pipelines server."""
+    host = args.host or os.environ.get("KFP_HOST")
+    if not host:
+        print(f"agenthpo {args.command}: no KFP server: pass --host URL (e.g. http://localhost:8080 after "
+              f"`kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`) or set KFP_HOST", file=sys.stderr)
+        return EXIT_USAGE
+    spec = _load(args)
+    _check_for_cluster(spec, args.spec)
+    import contextlib
+    import io
+    import warnings
+
+    import kfp
+    from kfp_server_api.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    from agenthpo.pipelines import platform
+
+    ui = (host if "://" in host else f"http://{host}").rstrip("/")
+    experiment = args.experiment or spec.experiment_name
+    try:
+        # The client's own notices (a version warning, "Experiment details: ...") would repeat what is printed here.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore", FutureWarning)
+            client = kfp.Client(host=host, namespace=args.namespace or "kubeflow")
+            if args.command == "submit":
+                trials = args.trials or spec.budget.trials
+                run_name = args.run_name or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+                run_id = platform.submit_run(client, spec, trials=trials, experiment=experiment, run_name=run_name,
+                                             namespace=args.namespace)
+            else:
+                per_run = min(args.trials_per_run or spec.budget.trials, spec.budget.trials)
+                name = args.name or f"agenthpo-{spec.name}"
+                recurring_id, replaced = platform.schedule_run(client, spec, cron=args.cron, name=name,
+                                                               trials_per_run=per_run, experiment=experiment,
+                                                               namespace=args.namespace)
+    except (ApiException, HTTPError, OSError, ValueError) as exc:
+        detail = f"{exc.status} {exc.reason}: {str(exc.body)[:500]}" if isinstance(exc, ApiException) else str(exc)
+        print(f"agenthpo {args.command}: KFP at {host}: {detail}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.command == "submit":
+        print(f"agenthpo: submitted study {spec.name!r} ({trials} trial iterations, budget {spec.budget.trials}) "
+              f"to {host}, experiment {experiment!r}\n  run: {run_id}  {ui}/#/runs/details/{run_id}\n"
+              f"  tracking: {spec.tracking_uri}")
+        return EXIT_OK
+    print(f"agenthpo: scheduled {name!r} ({args.cron}, KFP cron with seconds first) in experiment {experiment!r}: "
+          f"each run continues study {spec.name!r} from its MLflow history with up to {per_run} trial(s), "
+          f"{spec.budget.trials} in all\n  recurring run: {recurring_id}  {ui}/#/recurringrun/details/{recurring_id}")
+    print(f"  replaced: {', '.join(replaced)}" if replaced else f"  no earlier recurring run named {name!r}")
+    print("  once the budget is used, a run only reopens the study and rewrites its report; to go on, schedule "
+          "again with a larger --trials (it replaces this one), or disable it in the KFP UI")
+    return EXIT_OK
+
+
+def _check_for_cluster(spec: StudySpec, source: str) -> None:
+    """What would make every pod of a cluster run fail, said before anything is submitted."""
+    from urllib.parse import urlparse
+
+    from agenthpo.pipelines.platform import cluster_options
+
+    def local(url: str) -> bool:
+        return (urlparse(url).hostname or "") in ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+
+    uri = spec.tracking_uri
+    if urlparse(uri).scheme in ("", "file", "sqlite") or local(uri):
+        raise SpecError("tracking_uri", f"{uri!r} is on this machine, which the cluster's pods cannot reach: use "
+                        f"an MLflow server they can, e.g. --tracking-uri http://mlflow.agenthpo.svc.cluster.local:5000",
+                        source)
+    options = cluster_options(spec)
+    if spec.uses_llm:
+        base_url = spec.llm.base_url
+        if not base_url and not any(e.env_name == "OPENAI_BASE_URL" for e in options.env):
+            raise SpecError("llm.base_url", "is not set, and pods do not start the local llama.cpp server: name the "
+                            "served model's URL (or map OPENAI_BASE_URL in cluster.env)", source)
+        if base_url and local(base_url):
+            raise SpecError("llm.base_url", f"{base_url!r} is on this machine, which the cluster's pods cannot "
+                            f"reach: use the in-cluster address of the served model", source)
+    volume = options.data_volume
+    if volume is not None and spec.data and "://" not in spec.data \
+            and not spec.data.startswith(volume.mount_path.rstrip("/") + "/"):
+        raise SpecError("data", f"{spec.data!r} is not under cluster.data_volume.mount_path "
+                        f"{volume.mount_path!r}, where the pods see the data (write the spec's data path with "
+                        f"${{AGENTHPO_DATA}} and set AGENTHPO_DATA={volume.mount_path} when submitting)", source)
+    if volume is None and spec.data and "://" not in spec.data:
+        print(f"agenthpo: note: data {spec.data!r} is a path on this machine; the pods find it only if their image "
+              f"or a volume (cluster.data_volume) holds it there", file=sys.stderr)
 
 
 class ProgressPrinter(threading.Thread):

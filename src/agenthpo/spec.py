@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from agenthpo.cluster import ClusterOptions, parse_cluster
 from agenthpo.llm.config import LLMConfig
 from agenthpo.space import SearchSpace
 from agenthpo.trial import Objective
@@ -28,7 +29,7 @@ DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
-              "tracking_uri", "experiment", "task_options", "llm", "start", "parallel"}
+              "tracking_uri", "experiment", "task_options", "llm", "start", "parallel", "cluster"}
 
 
 class SpecError(ValueError):
@@ -77,6 +78,9 @@ class StudySpec:
     start: Mapping[str, Any] | None = None
     # Trials trained at once: each round the Creator proposes this many distinct configurations.
     parallel: int = 1
+    # Where the pipeline's pods run on a Kubeflow cluster (agenthpo.cluster); None: submit and schedule use
+    # the defaults, and a compiled pipeline has no Kubernetes options.
+    cluster: ClusterOptions | None = None
 
     @property
     def uses_llm(self) -> bool:
@@ -122,6 +126,7 @@ class StudySpec:
             "llm": self.llm.to_json(),
             "start": None if self.start is None else dict(self.start),
             "parallel": self.parallel,
+            "cluster": None if self.cluster is None else self.cluster.to_json(),
         }
 
     @classmethod
@@ -227,6 +232,7 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
         budget=Budget(trials, max_failed), proposer=proposer, seed=seed, data=data_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
         task_options=dict(task_options), llm=llm, start=start, parallel=parallel,
+        cluster=parse_cluster(data.get("cluster"), fail),
     )
 
 
