@@ -17,3 +17,15 @@ def load(spec_json: str):
 
 def dump(result: dict[str, Any]) -> str:
     return json.dumps(result, default=str)
+
+
+def read_config(path: str, slot: int = -1) -> dict[str, Any]:
+    """The Creator's artifact: one configuration, or with slot >= 0 the slot-th of a round; a slot the
+    round did not fill (too little budget left, or a stop) is skipped."""
+    with open(path) as f:
+        document = json.load(f)
+    if slot < 0:
+        return document
+    if document.get("status") != "proposed" or slot >= len(document["configs"]):
+        return {"status": "skipped", "reason": document.get("reason") or f"no configuration for slot {slot}"}
+    return document["configs"][slot]

@@ -21,8 +21,11 @@ def open_study(spec_json: str) -> str:
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
-def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact]) -> str:
-    """The Creator: read past trials from MLflow, propose the next configuration as an artifact."""
+def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact], slots: int = 0,
+            previous: list = []) -> str:  # noqa: B006 (KFP reads the default; it is never mutated)
+    """The Creator: read past trials from MLflow, propose the next configuration as an artifact
+    (with `slots`, a round of that many for the parallel training steps). `previous` is only the
+    fan-in of the last round's analyses: it makes this step wait for them."""
     import json
 
     from agenthpo.components.runtime import dump, load
@@ -30,43 +33,44 @@ def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact]) -
     from agenthpo import study
 
     spec, store = load(spec_json)
-    result = dump(study.create_trial(spec, store, json.loads(study_json)["study_id"]))
+    study_id = json.loads(study_json)["study_id"]
+    result = dump(study.create_round(spec, store, study_id, slots) if slots
+                  else study.create_trial(spec, store, study_id))
     with open(config.path, "w") as f:
         f.write(result)
     return result
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
-def train(spec_json: str, config: dsl.Input[dsl.Artifact]) -> str:
-    """The Executor's training: run the task with the configuration, log curves and metrics."""
-    import json
-
-    from agenthpo.components.runtime import dump, load
+def train(spec_json: str, config: dsl.Input[dsl.Artifact], slot: int = -1) -> str:
+    """The Executor's training: run the task with the configuration (the round's `slot`-th), log curves
+    and metrics."""
+    from agenthpo.components.runtime import dump, load, read_config
 
     from agenthpo import study
 
     spec, store = load(spec_json)
-    with open(config.path) as f:
-        return dump(study.train_trial(spec, store, json.load(f)))
+    return dump(study.train_trial(spec, store, read_config(config.path, slot)))
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
-def analyze(spec_json: str, config: dsl.Input[dsl.Artifact], trained_json: str) -> str:
+def analyze(spec_json: str, config: dsl.Input[dsl.Artifact], trained_json: str, slot: int = -1) -> str:
     """The Executor's analysis of the training trajectory, written back to the trial run."""
     import json
 
-    from agenthpo.components.runtime import dump, load
+    from agenthpo.components.runtime import dump, load, read_config
 
     from agenthpo import study
 
     spec, store = load(spec_json)
-    with open(config.path) as f:
-        return dump(study.analyze_trial(spec, store, json.load(f), json.loads(trained_json)))
+    return dump(study.analyze_trial(spec, store, read_config(config.path, slot), json.loads(trained_json)))
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
-def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown]) -> str:
-    """The final report on the study run; also a Markdown artifact the Kubeflow UI renders."""
+def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown],
+           previous: list = []) -> str:  # noqa: B006 (KFP reads the default; it is never mutated)
+    """The final report on the study run; also a Markdown artifact the Kubeflow UI renders. `previous`
+    is the fan-in of the last parallel round: it makes this step wait for it."""
     import json
 
     from agenthpo.components.runtime import dump, load
