@@ -51,7 +51,7 @@ demo: install
 demo-clean:
 	rm -rf $(DEMO_DIR)
 
-# The benchmark (the paper's Table 3 / Figure 3): hours on 2 cores; run again to resume. Results in bench-results/default.
+# The benchmark (the paper's Table 3 / Figure 3): about an hour on 2 cores; run again to resume. Results in bench-results/default.
 bench: install
 	$(BIN)/agenthpo bench benchmarks/default.yaml
 
