@@ -25,7 +25,16 @@ from typing import Any
 
 import yaml
 
-from agenthpo.spec import DEFAULT_TRACKING_URI, SpecError, StudySpec, absolute_sqlite_uri, load_spec, parse_spec
+from agenthpo.spec import (
+    DEFAULT_TRACKING_URI,
+    SpecError,
+    StudySpec,
+    absolute_sqlite_uri,
+    int_at_least,
+    load_spec,
+    parse_spec,
+    reject_unknown,
+)
 from agenthpo.study import stop_reason
 from agenthpo.trial import Objective, TrialRecord, TrialState
 
@@ -97,7 +106,7 @@ class Suite:
         _check_proposers(list(changed.proposers), lambda path, msg: SuiteError(path, msg, "command line"))
         for value, label, least in ((changed.repeats, "--repeats", 1), (changed.trials, "--trials", 1),
                                     (changed.human_trials, "--human-trials", 0)):
-            _int_at_least(value, least, label, lambda path, msg: SuiteError(path, msg, "command line"))
+            int_at_least(value, least, label, lambda path, msg: SuiteError(path, msg, "command line"))
         return changed
 
     def study_name(self, entry: SuiteEntry, proposer: str, repeat: int) -> str:
@@ -153,9 +162,7 @@ def parse_suite(data: Any, base_dir: Path, source: str = "") -> Suite:
 
     if not isinstance(data, Mapping):
         raise fail("suite", f"expected a mapping at the top level, got {data!r}")
-    unknown = sorted(set(data) - _FIELDS)
-    if unknown:
-        raise fail(unknown[0], f"unknown field (allowed: {sorted(_FIELDS)})")
+    reject_unknown(data, _FIELDS, "", fail)
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise fail("name", f"{name!r} must be 1-64 letters, digits, '_' or '-' (it prefixes every study's name)")
@@ -170,9 +177,7 @@ def parse_suite(data: Any, base_dir: Path, source: str = "") -> Suite:
         if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
             raise fail(where, f"{item!r} must be a spec path or a mapping with 'path' (and optional "
                               f"{sorted(_ENTRY_FIELDS - {'path'})})")
-        extra = sorted(set(item) - _ENTRY_FIELDS)
-        if extra:
-            raise fail(f"{where}.{extra[0]}", f"unknown field (allowed: {sorted(_ENTRY_FIELDS)})")
+        reject_unknown(item, _ENTRY_FIELDS, where, fail)
         spec_path = base_dir / item["path"]
         if not spec_path.is_file():
             raise fail(f"{where}.path", f"{item['path']!r} does not exist (looked for {spec_path})")
@@ -184,17 +189,17 @@ def parse_suite(data: Any, base_dir: Path, source: str = "") -> Suite:
             raise fail(f"{where}.path", f"{item['path']!r}: spec name {spec.name!r} is already in the suite")
         own_repeats = item.get("repeats")
         if own_repeats is not None:
-            _int_at_least(own_repeats, 1, f"{where}.repeats", fail)
+            int_at_least(own_repeats, 1, f"{where}.repeats", fail)
         own_human = item.get("human_trials")
         if own_human is not None:
-            _int_at_least(own_human, 0, f"{where}.human_trials", fail)
+            int_at_least(own_human, 0, f"{where}.human_trials", fail)
         entries.append(SuiteEntry(spec, item["path"], None if start is None else dict(start), own_repeats, own_human))
     proposers = data.get("proposers", ["agent", "llm", "tpe", "random"])
     _check_proposers(proposers, fail)
-    repeats = _int_at_least(data.get("repeats", 3), 1, "repeats", fail)
-    trials = _int_at_least(data.get("trials", max(MARKS)), 1, "trials", fail)
-    seed = _int_at_least(data.get("seed", 0), 0, "seed", fail)
-    human_trials = _int_at_least(data.get("human_trials", DEFAULT_HUMAN_TRIALS), 0, "human_trials", fail)
+    repeats = int_at_least(data.get("repeats", 3), 1, "repeats", fail)
+    trials = int_at_least(data.get("trials", max(MARKS)), 1, "trials", fail)
+    seed = int_at_least(data.get("seed", 0), 0, "seed", fail)
+    human_trials = int_at_least(data.get("human_trials", DEFAULT_HUMAN_TRIALS), 0, "human_trials", fail)
     tracking_uri = data.get("tracking_uri", DEFAULT_TRACKING_URI)
     out = data.get("out", f"bench-results/{name}")
     for value, label in ((tracking_uri, "tracking_uri"), (out, "out")):
@@ -217,12 +222,6 @@ def _check_proposers(proposers: Any, fail) -> None:
             raise fail(f"proposers[{i}]", f"{proposer!r} is not one of {sorted(PROPOSERS)}")
     if len(set(proposers)) != len(proposers):
         raise fail("proposers", f"{list(proposers)!r} names a proposer twice")
-
-
-def _int_at_least(value: Any, minimum: int, field_path: str, fail) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise fail(field_path, f"{value!r} must be an integer >= {minimum}")
-    return value
 
 
 # -- running -----------------------------------------------------------------------------------------

@@ -157,9 +157,7 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
 
     if not isinstance(data, Mapping):
         raise fail("spec", f"expected a mapping at the top level, got {data!r}")
-    unknown = sorted(set(data) - _TOP_LEVEL)
-    if unknown:
-        raise fail(unknown[0], f"unknown field (allowed: {sorted(_TOP_LEVEL)})")
+    reject_unknown(data, _TOP_LEVEL, "", fail)
 
     name = _required(data, "name", str, fail)
     if not _NAME.match(name):
@@ -168,7 +166,7 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
     description = _optional(data, "description", str, fail, default="")
 
     objective_data = _required(data, "objective", Mapping, fail)
-    _reject_unknown(objective_data, {"metric", "direction"}, "objective", fail)
+    reject_unknown(objective_data, {"metric", "direction"}, "objective", fail)
     try:
         objective = Objective(objective_data.get("metric"), objective_data.get("direction", "maximize"))
     except ValueError as exc:
@@ -184,9 +182,9 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
         raise fail(where, str(exc)) from None
 
     budget_data = _required(data, "budget", Mapping, fail)
-    _reject_unknown(budget_data, {"trials", "max_failed_trials"}, "budget", fail)
-    trials = _int_at_least(budget_data.get("trials"), 1, "budget.trials", fail)
-    max_failed = _int_at_least(budget_data.get("max_failed_trials", DEFAULT_MAX_FAILED), 1,
+    reject_unknown(budget_data, {"trials", "max_failed_trials"}, "budget", fail)
+    trials = int_at_least(budget_data.get("trials"), 1, "budget.trials", fail)
+    max_failed = int_at_least(budget_data.get("max_failed_trials", DEFAULT_MAX_FAILED), 1,
                                "budget.max_failed_trials", fail)
 
     proposer_data = data.get("proposer", DEFAULT_PROPOSER)
@@ -223,7 +221,7 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
         llm = LLMConfig.from_json({**llm.to_json(), "base_url": _expand_env(llm.base_url, "llm.base_url", fail)})
 
     start = _start_config(_optional(data, "start", Mapping, fail, default=None), space, fail)
-    parallel = _int_at_least(data.get("parallel", 1), 1, "parallel", fail)
+    parallel = int_at_least(data.get("parallel", 1), 1, "parallel", fail)
     if parallel > trials:
         raise fail("parallel", f"{parallel!r} is more than budget.trials={trials}: a round would train nothing new")
 
@@ -303,13 +301,14 @@ def _typed(value: Any, key: str, kind: type, fail) -> Any:
     return value
 
 
-def _int_at_least(value: Any, minimum: int, field_path: str, fail) -> int:
+def int_at_least(value: Any, minimum: int, field_path: str, fail) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise fail(field_path, f"{value!r} must be an integer >= {minimum}")
     return value
 
 
-def _reject_unknown(data: Mapping[str, Any], allowed: set[str], prefix: str, fail) -> None:
+def reject_unknown(data: Mapping[str, Any], allowed: set[str], prefix: str, fail) -> None:
+    """Fail on the first field outside `allowed`, named by its path (`prefix.field`, or `field` at the top)."""
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise fail(f"{prefix}.{unknown[0]}", f"unknown field (allowed: {sorted(allowed)})")
+        raise fail(f"{prefix}.{unknown[0]}" if prefix else unknown[0], f"unknown field (allowed: {sorted(allowed)})")
