@@ -122,26 +122,26 @@ def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int |
     if kind:
         return {"status": "stop", "stop": kind, "reason": reason, "study_id": study_id}
     slots = min(spec.parallel if slots is None else slots, spec.budget.trials - counted(history)[0])
-    configs = []
-    proposal = start_proposal(spec, history)
-    if proposal is not None:
-        configs.append(_open_trial(store, study_id, history, proposal))
-        history = store.history(study_id)  # the start trial, running, is now taken for the proposer
+    configs: list[dict[str, Any]] = []
+
+    def open_trial(proposal: Proposal) -> None:
+        nonlocal history
+        number = max((t.number for t in history), default=0) + 1
+        trial_id = store.start_trial(study_id, number, proposal)
+        configs.append({"status": "proposed", "study_id": study_id, "trial_id": trial_id, "number": number,
+                        **proposal.to_json()})
+        # Running now: taken for the proposer (no duplicate in the round), and numbered past.
+        history = [*history, TrialRecord(number=number, params=proposal.params, state=TrialState.RUNNING)]
+
+    start = start_proposal(spec, history)
+    if start is not None:
+        open_trial(start)
     if len(configs) < slots:
         proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
                                  context=proposer_context(spec, store, study_id))
         for proposal in proposer.propose(spec.space, history, slots - len(configs)):
-            configs.append(_open_trial(store, study_id, history, proposal))
-            history = [*history, TrialRecord(number=configs[-1]["number"], params=proposal.params,
-                                             state=TrialState.RUNNING)]
+            open_trial(proposal)
     return {"status": "proposed", "study_id": study_id, "configs": configs}
-
-
-def _open_trial(store: StudyStore, study_id: str, history: Sequence[TrialRecord], proposal: Proposal) -> dict:
-    number = max((t.number for t in history), default=0) + 1
-    trial_id = store.start_trial(study_id, number, proposal)
-    return {"status": "proposed", "study_id": study_id, "trial_id": trial_id, "number": number,
-            **proposal.to_json()}
 
 
 def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal | None:
