@@ -217,6 +217,17 @@ def analyze_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any],
     return {"status": "FINISHED", "number": number, "verdict": facts_json["verdict"], "note": note}
 
 
+def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
+    """Run the study's rounds to its budget in this process (a round's trials one after another):
+    the same steps, in the same order, as the pipeline runs them in separate processes."""
+    while True:
+        proposed = create_round(spec, store, study_id)
+        if proposed["status"] != "proposed":
+            return
+        for config in proposed["configs"]:
+            analyze_trial(spec, store, config, train_trial(spec, store, config))
+
+
 def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str, Any]:
     """The final report: markdown and history plot on the study run; returns the markdown."""
     history = store.history(study_id)

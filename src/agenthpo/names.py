@@ -1,0 +1,76 @@
+"""Every MLflow tag and metric name the project writes or reads, in one place.
+
+Tracking writes them, the study, the CLI and the benchmark read them; a rename happens here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+# -- MLflow's own tags ------------------------------------------------------------------------------
+NOTE = "mlflow.note.content"  # the run's description in the MLflow UI: the Executor's analysis, the report
+PARENT = "mlflow.parentRunId"  # a trial run's study run
+
+# -- agenthpo tags ----------------------------------------------------------------------------------
+ROLE = "agenthpo.role"  # study, trial or benchmark
+STUDY = "agenthpo.study"
+TASK = "agenthpo.task"
+PROPOSER = "agenthpo.proposer"
+BUDGET_TRIALS = "agenthpo.budget.trials"
+OBJECTIVE = "agenthpo.objective"
+TRIAL = "agenthpo.trial"  # the trial's number in its study
+SOURCE = "agenthpo.source"  # which proposer made the configuration
+PARAMS = "agenthpo.params"  # the configuration as typed JSON (MLflow params are strings)
+STATE = "agenthpo.state"
+RATIONALE = "agenthpo.rationale"
+VALUE = "agenthpo.value"
+ERROR = "agenthpo.error"
+ANALYSIS = "agenthpo.analysis"
+REPAIR = "agenthpo.repair"
+STOPPED = "agenthpo.stopped"
+DATA_CONTRACT = "agenthpo.data_contract"
+DATA_FINGERPRINT = "agenthpo.data_fingerprint"
+BENCHMARK = "agenthpo.benchmark"
+BENCHMARK_RUN_ID = "agenthpo.benchmark_run_id"
+
+# -- metrics ----------------------------------------------------------------------------------------
+TRAIN_SECONDS = "train_seconds"
+TRAIN_SECONDS_TOTAL = "train_seconds_total"
+TRIALS_FINISHED = "trials_finished"
+TRIALS_FAILED = "trials_failed"
+BEST_TRIAL = "best_trial"
+BENCH_WALL_SECONDS = "bench_wall_seconds"
+LLM_PROMPT_TOKENS_TOTAL = "llm_prompt_tokens_total"
+LLM_COMPLETION_TOKENS_TOTAL = "llm_completion_tokens_total"
+LLM_TOKENS_TOTAL = "llm_tokens_total"
+LLM_CALLS_TOTAL = "llm_calls_total"
+LLM_SECONDS_TOTAL = "llm_seconds_total"
+LLM_SECONDS_PER_TRIAL = "llm_seconds_per_trial"
+LLM_COST_USD = "llm_cost_usd"
+CREATOR_REPAIRED_SHARE = "creator_repaired_share"
+CREATOR_FALLBACK_SHARE = "creator_fallback_share"
+
+# An LLM call's usage is logged per role on the trial run as `<role>_<kind>` (creator_prompt_tokens).
+LLM_ROLES = ("creator", "executor", "final")
+LLM_CALLS, PROMPT_TOKENS, COMPLETION_TOKENS, LLM_SECONDS = "llm_calls", "prompt_tokens", "completion_tokens", \
+    "llm_seconds"
+USAGE_KINDS = (LLM_CALLS, PROMPT_TOKENS, COMPLETION_TOKENS, LLM_SECONDS)
+
+
+def best_metric(metric: str) -> str:
+    """The study run's metric holding the best objective value (best_accuracy)."""
+    return f"best_{metric}"
+
+
+def usage_metric(role: str, kind: str) -> str:
+    """`creator` + `prompt_tokens` -> `creator_prompt_tokens`."""
+    if role not in LLM_ROLES or kind not in USAGE_KINDS:
+        raise ValueError(f"no usage metric for role={role!r}, kind={kind!r}")
+    return f"{role}_{kind}"
+
+
+def usage_total(metrics: Iterable[Mapping[str, float]], kind: str, roles: Iterable[str] = ("creator", "executor")
+                ) -> float:
+    """The sum of one usage kind over the trials' metrics, for the given roles."""
+    names = [usage_metric(role, kind) for role in roles]
+    return float(sum(m.get(name, 0.0) for m in metrics for name in names))
