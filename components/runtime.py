@@ -1,10 +1,11 @@
-"""What every component body does first: the spec from its JSON parameter and the study store."""
+"""What every component body does: the spec and the study store from its parameters, and the step
+messages (`agenthpo.messages`) loaded from and dumped to the JSON that KFP passes between steps."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from agenthpo.messages import Round, TrialConfig
 from agenthpo.spec import StudySpec
 
 
@@ -15,17 +16,14 @@ def load(spec_json: str):
     return spec, MlflowStudyStore(spec.tracking_uri)
 
 
-def dump(result: dict[str, Any]) -> str:
-    return json.dumps(result, default=str)
+def dump(message) -> str:
+    """A step message as the JSON string a component returns."""
+    return json.dumps(message.to_json())
 
 
-def read_config(path: str, slot: int = -1) -> dict[str, Any]:
-    """The Creator's artifact: one configuration, or with slot >= 0 the slot-th of a round; a slot the
-    round did not fill (too little budget left, or a stop) is skipped."""
+def read_config(path: str, slot: int = -1) -> TrialConfig:
+    """The Creator's artifact (a Round): the slot-th configuration of the round, the first one for a
+    sequential study (slot -1). A slot the round did not fill (too little budget left, or a stop) is
+    a STOPPED config: its training and analysis steps pass through."""
     with open(path) as f:
-        document = json.load(f)
-    if slot < 0:
-        return document
-    if document.get("status") != "proposed" or slot >= len(document["configs"]):
-        return {"status": "skipped", "reason": document.get("reason") or f"no configuration for slot {slot}"}
-    return document["configs"][slot]
+        return Round.from_json(json.load(f)).slot(max(slot, 0))

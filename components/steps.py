@@ -29,13 +29,13 @@ def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact], s
     import json
 
     from agenthpo.components.runtime import dump, load
+    from agenthpo.messages import StudyOpened
 
     from agenthpo import study
 
     spec, store = load(spec_json)
-    study_id = json.loads(study_json)["study_id"]
-    result = dump(study.create_round(spec, store, study_id, slots) if slots
-                  else study.create_trial(spec, store, study_id))
+    opened = StudyOpened.from_json(json.loads(study_json))
+    result = dump(study.create_round(spec, store, opened.study_id, slots or 1))
     with open(config.path, "w") as f:
         f.write(result)
     return result
@@ -59,11 +59,13 @@ def analyze(spec_json: str, config: dsl.Input[dsl.Artifact], trained_json: str, 
     import json
 
     from agenthpo.components.runtime import dump, load, read_config
+    from agenthpo.messages import Trained
 
     from agenthpo import study
 
     spec, store = load(spec_json)
-    return dump(study.analyze_trial(spec, store, read_config(config.path, slot), json.loads(trained_json)))
+    trained = Trained.from_json(json.loads(trained_json))
+    return dump(study.analyze_trial(spec, store, read_config(config.path, slot), trained))
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
@@ -74,11 +76,12 @@ def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown],
     import json
 
     from agenthpo.components.runtime import dump, load
+    from agenthpo.messages import StudyOpened
 
     from agenthpo import study
 
     spec, store = load(spec_json)
-    result = study.report_study(spec, store, json.loads(study_json)["study_id"])
+    result = study.report_study(spec, store, StudyOpened.from_json(json.loads(study_json)).study_id)
     with open(markdown.path, "w") as f:
-        f.write(result["markdown"])
+        f.write(result.markdown)
     return dump(result)

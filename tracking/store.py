@@ -22,12 +22,12 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from agenthpo import names
 from agenthpo.spec import StudySpec
 from agenthpo.trial import Proposal, TrialRecord, TrialState
 
 TAG_LIMIT = 8000  # MLflow cuts tag values here; longer texts go to artifacts
-NOTE = "mlflow.note.content"
-PARENT = "mlflow.parentRunId"
+NOTE, PARENT = names.NOTE, names.PARENT
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
 _PARAM_BATCH = 100
 
@@ -89,7 +89,7 @@ class MlflowStudyStore:
             return None
         runs = self.client.search_runs(
             experiment_ids,
-            filter_string=f"tags.`agenthpo.role` = 'study' and tags.`agenthpo.study` = '{_quote(name)}'",
+            filter_string=f"tags.`{names.ROLE}` = 'study' and tags.`{names.STUDY}` = '{_quote(name)}'",
             order_by=["attributes.start_time DESC"], max_results=1,
         )
         return runs[0].info.run_id if runs else None
@@ -98,9 +98,9 @@ class MlflowStudyStore:
         """The study's parent run, created or resumed; trials left RUNNING are marked interrupted."""
         study_id = self.find_study(spec.name, spec.experiment_name)
         tags = {
-            "agenthpo.role": "study", "agenthpo.study": spec.name, "agenthpo.task": spec.task,
-            "agenthpo.proposer": spec.proposer.name, "agenthpo.budget.trials": str(spec.budget.trials),
-            "agenthpo.objective": f"{spec.objective.direction} {spec.objective.metric}",
+            names.ROLE: "study", names.STUDY: spec.name, names.TASK: spec.task,
+            names.PROPOSER: spec.proposer.name, names.BUDGET_TRIALS: str(spec.budget.trials),
+            names.OBJECTIVE: f"{spec.objective.direction} {spec.objective.metric}",
         }
         if study_id is None:
             run = self.client.create_run(self.experiment_id(spec.experiment_name), run_name=spec.name,
@@ -125,18 +125,18 @@ class MlflowStudyStore:
 
     def contract_fingerprint(self, study_id: str) -> str:
         """The fingerprint of the data that last passed its contract ('' if none passed yet)."""
-        return self.client.get_run(study_id).data.tags.get("agenthpo.data_fingerprint", "")
+        return self.client.get_run(study_id).data.tags.get(names.DATA_FINGERPRINT, "")
 
     def write_contract(self, study_id: str, reports: Sequence[Mapping[str, Any]], fingerprint: str) -> None:
         """The data contract's outcome: `data_contract.json` and tags; a failure ends the study run FAILED."""
         self.client.log_text(study_id, json.dumps(list(reports), indent=2), "data_contract.json")
         failures = [f"{r['table']}: {f}" for r in reports for f in r["failures"]]
-        tags = [RunTag("agenthpo.data_contract", "failed" if failures else "passed"),
-                RunTag("agenthpo.data_fingerprint", "" if failures else fingerprint)]
+        tags = [RunTag(names.DATA_CONTRACT, "failed" if failures else "passed"),
+                RunTag(names.DATA_FINGERPRINT, "" if failures else fingerprint)]
         if failures:
             text = "**Data contract failed**: no trial was trained on this data.\n\n" + "\n".join(
                 f"- {f}" for f in failures)
-            tags += [RunTag("agenthpo.error", _clip(failures[0])), RunTag(NOTE, _clip(text))]
+            tags += [RunTag(names.ERROR, _clip(failures[0])), RunTag(NOTE, _clip(text))]
         self.client.log_batch(study_id, tags=tags)
         if failures:
             self.client.set_terminated(study_id, status="FAILED")
@@ -159,7 +159,7 @@ class MlflowStudyStore:
             return StudySpec.from_json(json.loads(Path(path).read_text()))
 
     def mark_interrupted(self, trial_id: str, why: str) -> None:
-        self.client.log_batch(trial_id, tags=[RunTag("agenthpo.state", TrialState.INTERRUPTED.value),
+        self.client.log_batch(trial_id, tags=[RunTag(names.STATE, TrialState.INTERRUPTED.value),
                                               RunTag(NOTE, f"**Interrupted**: {why}. Not counted.")])
         self.client.set_terminated(trial_id, status="FAILED")
 
@@ -179,7 +179,7 @@ class MlflowStudyStore:
         while True:
             page = self.client.search_runs(
                 [study.info.experiment_id],
-                filter_string=f"tags.`{PARENT}` = '{study_id}' and tags.`agenthpo.role` = 'trial'",
+                filter_string=f"tags.`{PARENT}` = '{study_id}' and tags.`{names.ROLE}` = 'trial'",
                 max_results=1000, page_token=token,
             )
             runs.extend(page)
@@ -192,29 +192,29 @@ class MlflowStudyStore:
     @staticmethod
     def _record(run) -> TrialRecord:
         tags, metrics = run.data.tags, run.data.metrics
-        state = TrialState(tags.get("agenthpo.state", run.info.status if run.info.status in
+        state = TrialState(tags.get(names.STATE, run.info.status if run.info.status in
                                     ("RUNNING", "FINISHED", "FAILED") else "FAILED"))
-        value = float(tags["agenthpo.value"]) if "agenthpo.value" in tags else None
+        value = float(tags[names.VALUE]) if names.VALUE in tags else None
         if state == TrialState.FINISHED and (value is None or not math.isfinite(value)):
             state = TrialState.FAILED  # a run finished by hand or by another tool without our result
         return TrialRecord(
-            number=int(tags.get("agenthpo.trial", 0)),
-            params=json.loads(tags.get("agenthpo.params", "{}")),
+            number=int(tags.get(names.TRIAL, 0)),
+            params=json.loads(tags.get(names.PARAMS, "{}")),
             state=state, value=value if state == TrialState.FINISHED else None,
-            source=tags.get("agenthpo.source", ""), run_id=run.info.run_id,
-            facts=json.loads(tags.get("agenthpo.analysis", "{}")),
-            error=tags.get("agenthpo.error", ""), train_seconds=metrics.get("train_seconds"),
-            metrics=dict(metrics), repair=tags.get("agenthpo.repair", ""),
+            source=tags.get(names.SOURCE, ""), run_id=run.info.run_id,
+            facts=json.loads(tags.get(names.ANALYSIS, "{}")),
+            error=tags.get(names.ERROR, ""), train_seconds=metrics.get(names.TRAIN_SECONDS),
+            metrics=dict(metrics), repair=tags.get(names.REPAIR, ""),
         )
 
     def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str:
         study = self.client.get_run(study_id)
         tags = {
-            PARENT: study_id, "agenthpo.role": "trial", "agenthpo.trial": str(number),
-            "agenthpo.study": study.data.tags.get("agenthpo.study", ""),
-            "agenthpo.source": proposal.source, "agenthpo.params": json.dumps(dict(proposal.params)),
-            "agenthpo.state": TrialState.RUNNING.value,
-            "agenthpo.rationale": _clip(proposal.rationale or "-"),
+            PARENT: study_id, names.ROLE: "trial", names.TRIAL: str(number),
+            names.STUDY: study.data.tags.get(names.STUDY, ""),
+            names.SOURCE: proposal.source, names.PARAMS: json.dumps(dict(proposal.params)),
+            names.STATE: TrialState.RUNNING.value,
+            names.RATIONALE: _clip(proposal.rationale or "-"),
         }
         run = self.client.create_run(study.info.experiment_id, run_name=f"trial-{number:03d}", tags=tags)
         params = [Param(k, str(v)) for k, v in proposal.params.items()]
@@ -242,22 +242,22 @@ class MlflowStudyStore:
         stamp = _now_ms()
         # A curve owns its name: a final metric of the same name would append a stray point to it.
         final = [Metric(f"final_{k}" if k in curves else k, float(v), stamp, last_step) for k, v in metrics.items()]
-        final.append(Metric("train_seconds", float(train_seconds), stamp, 0))
+        final.append(Metric(names.TRAIN_SECONDS, float(train_seconds), stamp, 0))
         self.client.log_batch(trial_id, metrics=final)
         if plot is not None:
             self.client.log_artifact(trial_id, str(plot))
-        self.client.log_batch(trial_id, tags=[RunTag("agenthpo.value", repr(float(value))),
-                                              RunTag("agenthpo.state", TrialState.FINISHED.value)])
+        self.client.log_batch(trial_id, tags=[RunTag(names.VALUE, repr(float(value))),
+                                              RunTag(names.STATE, TrialState.FINISHED.value)])
         self.client.set_terminated(trial_id, status="FINISHED")
 
     def fail_trial(self, trial_id: str, error: str, curves: Mapping[str, Sequence[tuple[int, float]]],
                    train_seconds: float) -> None:
         self._log_curves(trial_id, curves)
-        self.client.log_metric(trial_id, "train_seconds", float(train_seconds))
+        self.client.log_metric(trial_id, names.TRAIN_SECONDS, float(train_seconds))
         self.client.log_text(trial_id, error, "error.txt")
         first_line = error.strip().splitlines()[0] if error.strip() else "unknown error"
         self.client.log_batch(trial_id, tags=[
-            RunTag("agenthpo.state", TrialState.FAILED.value), RunTag("agenthpo.error", _clip(first_line)),
+            RunTag(names.STATE, TrialState.FAILED.value), RunTag(names.ERROR, _clip(first_line)),
         ])
         self.client.set_terminated(trial_id, status="FAILED")
 
@@ -274,7 +274,7 @@ class MlflowStudyStore:
         if len(note) > TAG_LIMIT:
             self.client.log_text(trial_id, note, "analysis.md")
         self.client.log_batch(trial_id, tags=[
-            RunTag("agenthpo.analysis", _clip(json.dumps(facts))), RunTag(NOTE, _clip(note)),
+            RunTag(names.ANALYSIS, _clip(json.dumps(facts))), RunTag(NOTE, _clip(note)),
         ])
 
     # -- reports -----------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ class MlflowStudyStore:
             self.client.log_artifact(study_id, str(plot))
         stamp = _now_ms()
         self.client.log_batch(study_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in summary.items()],
-                              tags=[RunTag(NOTE, _clip(markdown)), RunTag("agenthpo.stopped", stopped or "-")])
+                              tags=[RunTag(NOTE, _clip(markdown)), RunTag(names.STOPPED, stopped or "-")])
         self.client.set_terminated(study_id, status="FAILED" if stopped else "FINISHED")
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:

@@ -1,8 +1,9 @@
 """The steps of a study, one function per pipeline step, each a plain call over a store.
 
 open -> (create -> train -> analyze) x trials -> report. Every step reads what it needs from the
-store (MLflow in practice, `agenthpo.tracking`), so each can run in its own process or pod. A
-training crash is recorded as a FAILED trial, never raised: the study goes on.
+store (MLflow in practice, `agenthpo.tracking`), so each can run in its own process or pod; the steps
+hand each other the value objects of `agenthpo.messages`. A training crash is recorded as a FAILED
+trial, never raised: the study goes on. `run_inprocess` runs the same steps in one process.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agenthpo.analysis import analyze_curves, summarize
+from agenthpo.messages import Analyzed, BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
 from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.report import build_report
 from agenthpo.spec import StudySpec
+from agenthpo.study_summary import final_analysis, llm_totals, study_summary
 from agenthpo.tasks import TrialContext, load_task, objective_value
 from agenthpo.tasks.contracts import ContractReport, data_fingerprint, enforce
 from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
@@ -46,24 +49,24 @@ class StudyStore(Protocol):
 
 
 def counted(history: Sequence[TrialRecord]) -> tuple[int, int]:
-    """(trials that count against the budget, failed trials); interrupted ones count for neither."""
-    used = sum(t.state in (TrialState.FINISHED, TrialState.FAILED) for t in history)
+    """(trials that count against the budget, failed trials): `TrialState.counts_against_budget`."""
+    used = sum(t.state.counts_against_budget for t in history)
     failed = sum(t.state == TrialState.FAILED for t in history)
     return used, failed
 
 
-def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[str, str]:
-    """(kind, message) saying why no further trial may start: kind is 'failures', 'budget' or ''."""
+def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[StopKind | None, str]:
+    """(kind, message) saying why no further trial may start; (None, '') while the study goes on."""
     used, failed = counted(history)
     if failed >= spec.budget.max_failed_trials:
-        return "failures", (f"{failed} trials failed, reaching budget.max_failed_trials="
-                            f"{spec.budget.max_failed_trials}; see the failed trials' agenthpo.error tags")
+        return StopKind.FAILURES, (f"{failed} trials failed, reaching budget.max_failed_trials="
+                                   f"{spec.budget.max_failed_trials}; see the failed trials' agenthpo.error tags")
     if used >= spec.budget.trials:
-        return "budget", f"budget of {spec.budget.trials} trials used"
-    return "", ""
+        return StopKind.BUDGET, f"budget of {spec.budget.trials} trials used"
+    return None, ""
 
 
-def open_study(spec: StudySpec, store: StudyStore) -> dict[str, Any]:
+def open_study(spec: StudySpec, store: StudyStore) -> StudyOpened:
     """Create or resume the study; the data must pass its contract before any trial trains on it.
 
     Raises DataContractError (after recording the failed expectations on the study run) when the
@@ -80,7 +83,7 @@ def open_study(spec: StudySpec, store: StudyStore) -> dict[str, Any]:
         if profile is not None:
             store.write_profile(study_id, profile(ctx))
     used, failed = counted(history)
-    return {"study_id": study_id, "trials_used": used, "trials_failed": failed}
+    return StudyOpened(study_id, used, failed)
 
 
 def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task, ctx: TrialContext) -> None:
@@ -108,28 +111,26 @@ def proposer_context(spec: StudySpec, store: StudyStore, study_id: str) -> Propo
                            dataset=store.profile(study_id), llm=spec.llm)
 
 
-def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str, Any]:
-    """The Creator step of a sequential study: one configuration, or a `stop` when the budget is used."""
-    proposed = create_round(spec, store, study_id, slots=1)
-    return proposed["configs"][0] if proposed["status"] == "proposed" else proposed
+def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> TrialConfig:
+    """The Creator step of a sequential study: one configuration, or a STOPPED one when the budget is used."""
+    return create_round(spec, store, study_id, slots=1).slot(0)
 
 
-def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int | None = None) -> dict[str, Any]:
+def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int | None = None) -> Round:
     """The Creator step of a round: read the history, propose up to `slots` (the spec's `parallel`)
     distinct configurations at once and open a trial run for each; fewer when less budget is left."""
     history = store.history(study_id)
     kind, reason = stop_reason(spec, history)
-    if kind:
-        return {"status": "stop", "stop": kind, "reason": reason, "study_id": study_id}
+    if kind is not None:
+        return Round(study_id, stop=kind, reason=reason)
     slots = min(spec.parallel if slots is None else slots, spec.budget.trials - counted(history)[0])
-    configs: list[dict[str, Any]] = []
+    configs: list[TrialConfig] = []
 
     def open_trial(proposal: Proposal) -> None:
         nonlocal history
         number = max((t.number for t in history), default=0) + 1
         trial_id = store.start_trial(study_id, number, proposal)
-        configs.append({"status": "proposed", "study_id": study_id, "trial_id": trial_id, "number": number,
-                        **proposal.to_json()})
+        configs.append(TrialConfig(study_id, TrialState.PROPOSED, number, trial_id, proposal))
         # Running now: taken for the proposer (no duplicate in the round), and numbered past.
         history = [*history, TrialRecord(number=number, params=proposal.params, state=TrialState.RUNNING)]
 
@@ -141,7 +142,7 @@ def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int |
                                  context=proposer_context(spec, store, study_id))
         for proposal in proposer.propose(spec.space, history, slots - len(configs)):
             open_trial(proposal)
-    return {"status": "proposed", "study_id": study_id, "configs": configs}
+    return Round(study_id, tuple(configs))
 
 
 def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal | None:
@@ -152,24 +153,25 @@ def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal 
                                               "so that all of them begin from the same point")
 
 
-def train_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any]) -> dict[str, Any]:
+def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trained:
     """The Executor's training step. Any failure of the task becomes a FAILED trial, not an exception."""
-    if config.get("status") != "proposed":
-        return {"status": "skipped", "reason": config.get("reason", "")}
-    trial_id, number = config["trial_id"], config["number"]
+    if not config.proposed:
+        return Trained(TrialState.STOPPED, reason=config.reason)
+    assert config.proposal is not None  # a PROPOSED config carries its proposal (checked when built)
+    trial_id, number = config.trial_id, config.number
     ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
     started = time.perf_counter()
     try:
         task = load_task(spec.task)
-        params = spec.space.validate(config["params"])
+        params = spec.space.validate(config.proposal.params)
         metrics = task.train(params, ctx)
         value = objective_value(metrics, spec.objective)
     except Exception as exc:  # a crashed trial is a recorded result
         seconds = time.perf_counter() - started
         error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
         store.fail_trial(trial_id, error, ctx.curves, seconds)
-        return {"status": "FAILED", "trial_id": trial_id, "number": number, "error": f"{type(exc).__name__}: {exc}",
-                "train_seconds": seconds}
+        return Trained(TrialState.FAILED, number, trial_id, error=f"{type(exc).__name__}: {exc}",
+                       train_seconds=seconds)
     seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
         plot = None
@@ -180,32 +182,31 @@ def train_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any]) -
                                f"{spec.name}: trial {number}")
         store.finish_trial(trial_id, value, {**metrics, spec.objective.metric: value}, ctx.curves, seconds,
                            plot)
-    return {"status": "FINISHED", "trial_id": trial_id, "number": number, "value": value,
-            "train_seconds": seconds}
+    return Trained(TrialState.FINISHED, number, trial_id, value=value, train_seconds=seconds)
 
 
-def analyze_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any],
-                  trained: Mapping[str, Any]) -> dict[str, Any]:
+def analyze_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, trained: Trained) -> Analyzed:
     """The Executor's analysis: facts from the recorded curves, written back as the run's note."""
-    if trained.get("status") not in ("FINISHED", "FAILED"):
-        return {"status": "skipped"}
-    trial_id, number = config["trial_id"], config["number"]
+    if trained.state == TrialState.STOPPED or not config.proposed:
+        return Analyzed(TrialState.STOPPED)
+    assert config.proposal is not None
+    trial_id, number = config.trial_id, config.number
     # The note leads with why the Creator chose this configuration, then what training showed.
-    creator = f"**Creator ({config.get('source', '?')}):** {config.get('rationale') or '-'}\n\n"
-    if trained["status"] == "FAILED":
-        note = creator + summarize(number, None, spec.objective, None, error=trained.get("error", "unknown error"))
+    creator = f"**Creator ({config.proposal.source}):** {config.proposal.rationale or '-'}\n\n"
+    if trained.state == TrialState.FAILED:
+        note = creator + summarize(number, None, spec.objective, None, error=trained.error or "unknown error")
         store.write_analysis(trial_id, {"verdict": "failed"}, note)
-        return {"status": "FAILED", "number": number, "verdict": "failed"}
+        return Analyzed(TrialState.FAILED, number, "failed", note)
     facts = analyze_curves(store.curves(trial_id), spec.objective)
     facts_json = facts.to_json() if facts else {"verdict": "no curve"}
-    note = creator + summarize(number, trained["value"], spec.objective, facts)
+    note = creator + summarize(number, trained.value, spec.objective, facts)
     if spec.uses_llm:
         from agenthpo.agents.analyst import executor_summary
         from agenthpo.llm import LLMClient, LLMError
 
         try:
             client = LLMClient(spec.llm)
-            summary, usage = executor_summary(client, number, config["params"], trained["value"],
+            summary, usage = executor_summary(client, number, config.proposal.params, trained.value,
                                               spec.objective, facts_json)
             store.log_metrics(trial_id, usage.to_metrics("executor"))
         except LLMError:
@@ -214,7 +215,7 @@ def analyze_trial(spec: StudySpec, store: StudyStore, config: Mapping[str, Any],
             note += f"\n\n**Executor (LLM):** {summary}"
             facts_json = {**facts_json, "llm_summary": summary}
     store.write_analysis(trial_id, facts_json, note)
-    return {"status": "FINISHED", "number": number, "verdict": facts_json["verdict"], "note": note}
+    return Analyzed(TrialState.FINISHED, number, facts_json["verdict"], note)
 
 
 def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
@@ -222,32 +223,25 @@ def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
     the same steps, in the same order, as the pipeline runs them in separate processes."""
     while True:
         proposed = create_round(spec, store, study_id)
-        if proposed["status"] != "proposed":
+        if proposed.stop is not None:
             return
-        for config in proposed["configs"]:
+        for config in proposed.configs:
             analyze_trial(spec, store, config, train_trial(spec, store, config))
 
 
-def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str, Any]:
-    """The final report: markdown and history plot on the study run; returns the markdown."""
+def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> Reported:
+    """The final report: markdown and history plot on the study run."""
     history = store.history(study_id)
     kind, reason = stop_reason(spec, history)
-    stopped = reason if kind == "failures" else ""
+    stopped = reason if kind == StopKind.FAILURES else ""
     markdown = build_report(spec.name, spec.space, history, spec.objective, stopped)
     best = best_trial(history, spec.objective)
-    used, failed = counted(history)
-    summary: dict[str, float] = {
-        "trials_finished": float(used - failed), "trials_failed": float(failed),
-        "train_seconds_total": float(sum(t.train_seconds or 0.0 for t in history)),
-    }
+    summary = study_summary(spec.objective, history, *counted(history))
     if spec.uses_llm:
-        analysis, final_usage = _final_analysis(spec, history)
+        analysis, final_usage = final_analysis(spec, history)
         if analysis:
             markdown += "\n## Final analysis (LLM)\n\n" + analysis + "\n"
         summary.update(llm_totals(spec, history, final_usage))
-    if best is not None:
-        summary[f"best_{spec.objective.metric}"] = float(best.value)  # type: ignore[arg-type]
-        summary["best_trial"] = float(best.number)
     with tempfile.TemporaryDirectory() as folder:
         plot = None
         if history:
@@ -255,38 +249,5 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> dict[str,
 
             plot = plot_history(history, spec.objective, Path(folder) / "optimization_history.png", spec.name)
         store.write_report(study_id, markdown, plot, summary, stopped)
-    return {"study_id": study_id, "markdown": markdown, "stopped": stopped, "summary": summary,
-            "best": None if best is None else {"number": best.number, "value": best.value,
-                                               "params": dict(best.params)}}
-
-
-def _final_analysis(spec: StudySpec, history: Sequence[TrialRecord]):
-    from agenthpo.agents.analyst import final_analysis
-    from agenthpo.llm import LLMClient, LLMError, Usage
-
-    try:
-        return final_analysis(LLMClient(spec.llm), spec.space, history, spec.objective, spec.description)
-    except LLMError:
-        return "", Usage()
-
-
-def llm_totals(spec: StudySpec, history: Sequence[TrialRecord], final_usage) -> dict[str, float]:
-    """Token, time and cost totals of the study's LLM calls, and how often the Creator needed help."""
-    def total(suffix: str) -> float:
-        return sum(v for t in history for k, v in t.metrics.items() if k.endswith(suffix)
-                   and k.startswith(("creator_", "executor_")))
-
-    prompt = total("_prompt_tokens") + final_usage.prompt_tokens
-    completion = total("_completion_tokens") + final_usage.completion_tokens
-    seconds = total("_llm_seconds") + final_usage.seconds
-    proposed = [t for t in history if t.repair]
-    trials = max(len([t for t in history if t.state != TrialState.INTERRUPTED]), 1)
-    return {
-        **final_usage.to_metrics("final"),
-        "llm_prompt_tokens_total": prompt, "llm_completion_tokens_total": completion,
-        "llm_tokens_total": prompt + completion, "llm_calls_total": total("_llm_calls") + final_usage.calls,
-        "llm_seconds_total": seconds, "llm_seconds_per_trial": seconds / trials,
-        "llm_cost_usd": spec.llm.prices.cost(int(prompt), int(completion)),
-        "creator_repaired_share": sum(t.repair == "repaired" for t in proposed) / max(len(proposed), 1),
-        "creator_fallback_share": sum(t.repair == "fallback" for t in proposed) / max(len(proposed), 1),
-    }
+    return Reported(study_id, markdown, summary, stopped=stopped,
+                    best=None if best is None else BestTrial(best.number, float(best.value), dict(best.params)))

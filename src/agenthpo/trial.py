@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from agenthpo.errors import FieldError
 from agenthpo.space import Scalar
 
 SOURCES = ("llm", "fallback", "random", "tpe", "start")
@@ -52,7 +53,7 @@ class Proposal:
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
-            raise ValueError(f"source={self.source!r} is not one of {list(SOURCES)}")
+            raise FieldError("source", f"{self.source!r} is not one of {list(SOURCES)}")
         object.__setattr__(self, "params", dict(self.params))
 
     def to_json(self) -> dict[str, Any]:
@@ -66,11 +67,22 @@ class Proposal:
 
 
 class TrialState(StrEnum):
+    """A trial's life: PROPOSED by the Creator, RUNNING once its run is opened, then FINISHED or FAILED
+    (both counted against the budget), INTERRUPTED when its process was killed (not counted: the budget
+    gives it back), or STOPPED when the study stopped before it (the slot of a round that had nothing
+    left to train). The values are what the `agenthpo.state` tag holds, in MLflow's status spelling."""
+
+    PROPOSED = "PROPOSED"
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
-    # A trial whose process was killed (left RUNNING); it does not count against the budget.
     INTERRUPTED = "INTERRUPTED"
+    STOPPED = "STOPPED"
+
+    @property
+    def counts_against_budget(self) -> bool:
+        """The one rule for the budget and `max_failed_trials`: only trained trials count."""
+        return self in (TrialState.FINISHED, TrialState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,3 @@ def best_trial(history: Sequence[TrialRecord], objective: Objective) -> TrialRec
         if best is None or objective.better(trial.value, best.value):  # type: ignore[arg-type]
             best = trial
     return best
-
-
-def counts_against_budget(trial: TrialRecord) -> bool:
-    return trial.state in (TrialState.FINISHED, TrialState.FAILED, TrialState.RUNNING)

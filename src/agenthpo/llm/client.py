@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agenthpo import names
 from agenthpo.llm.config import LLMConfig
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,11 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def to_metrics(self, prefix: str) -> dict[str, float]:
-        return {f"{prefix}_llm_calls": float(self.calls), f"{prefix}_prompt_tokens": float(self.prompt_tokens),
-                f"{prefix}_completion_tokens": float(self.completion_tokens),
-                f"{prefix}_llm_seconds": float(self.seconds)}
+    def to_metrics(self, role: str) -> dict[str, float]:
+        """The usage as one role's metrics (`creator_prompt_tokens`, ...; names in `agenthpo.names`)."""
+        values = {names.LLM_CALLS: self.calls, names.PROMPT_TOKENS: self.prompt_tokens,
+                  names.COMPLETION_TOKENS: self.completion_tokens, names.LLM_SECONDS: self.seconds}
+        return {names.usage_metric(role, kind): float(value) for kind, value in values.items()}
 
 
 @dataclass
