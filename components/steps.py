@@ -29,9 +29,9 @@ def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact], s
     import json
 
     from agenthpo.components.runtime import dump, load
-    from agenthpo.messages import StudyOpened
 
     from agenthpo import study
+    from agenthpo.messages import StudyOpened
 
     spec, store = load(spec_json)
     opened = StudyOpened.from_json(json.loads(study_json))
@@ -59,9 +59,9 @@ def analyze(spec_json: str, config: dsl.Input[dsl.Artifact], trained_json: str, 
     import json
 
     from agenthpo.components.runtime import dump, load, read_config
-    from agenthpo.messages import Trained
 
     from agenthpo import study
+    from agenthpo.messages import Trained
 
     spec, store = load(spec_json)
     trained = Trained.from_json(json.loads(trained_json))
@@ -76,9 +76,9 @@ def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown],
     import json
 
     from agenthpo.components.runtime import dump, load
-    from agenthpo.messages import StudyOpened
 
     from agenthpo import study
+    from agenthpo.messages import StudyOpened
 
     spec, store = load(spec_json)
     result = study.report_study(spec, store, StudyOpened.from_json(json.loads(study_json)).study_id)

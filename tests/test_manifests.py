@@ -28,6 +28,8 @@ import yaml
 from agenthpo.components import images
 from conftest import ROOT
 
+from agenthpo.cluster import ClusterOptions
+
 MANIFESTS = ROOT / "manifests"
 NAMESPACE = "agenthpo"
 # The kubectl here (1.32) and the newest schemas kubernetes-validate ships: the manifests use nothing
@@ -402,8 +404,7 @@ def test_a_scheduled_spec_searches_like_its_example(path, monkeypatch):
     assert options["data_volume"]["claim"] == "agenthpo-data"
     assert options["data_volume"]["mount_path"] == config["AGENTHPO_DATA"]
     assert options["service_account"] == "agenthpo-pipeline"
-    cluster = pytest.importorskip("agenthpo.cluster", reason="the spec's cluster section is not parsed yet")
-    cluster.ClusterOptions.from_json(options)
+    ClusterOptions.from_json(options)
 
 
 # -- the manifests' commands, run for real ---------------------------------------------------------
