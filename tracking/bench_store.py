@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agenthpo.tracking.store import NOTE, MlflowStudyStore, _clip, _now_ms, _quote
+from agenthpo.tracking.store import MlflowStudyStore, _clip, _now_ms, _quote
 from mlflow.entities import Metric, RunTag
+
+from agenthpo import names
 
 
 class MlflowBenchmarkStore(MlflowStudyStore):
@@ -25,14 +27,15 @@ class MlflowBenchmarkStore(MlflowStudyStore):
         experiment_id = self.experiment_id(name)
         runs = self.client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`agenthpo.role` = 'benchmark' and tags.`agenthpo.benchmark` = '{_quote(name)}'",
+            filter_string=f"tags.`{names.ROLE}` = '{names.ROLE_BENCHMARK}' "
+                          f"and tags.`{names.BENCHMARK}` = '{_quote(name)}'",
             order_by=["attributes.start_time DESC"], max_results=1)
         if runs:
             run_id = runs[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
         else:
             run_id = self.client.create_run(experiment_id, run_name=f"benchmark-{name}", tags={
-                "agenthpo.role": "benchmark", "agenthpo.benchmark": name}).info.run_id
+                names.ROLE: names.ROLE_BENCHMARK, names.BENCHMARK: name}).info.run_id
         self.client.log_text(run_id, json.dumps(dict(suite), indent=2), "suite.json")
         return run_id
 
@@ -53,9 +56,9 @@ class MlflowBenchmarkStore(MlflowStudyStore):
         """Names of the studies tagged to this benchmark run."""
         experiment_id = self.client.get_run(run_id).info.experiment_id
         runs = self.client.search_runs(
-            [experiment_id], filter_string=f"tags.`agenthpo.benchmark_run_id` = '{run_id}' and "
-                                           f"tags.`agenthpo.role` = 'study'", max_results=10000)
-        return sorted(r.data.tags["agenthpo.study"] for r in runs)
+            [experiment_id], filter_string=f"tags.`{names.BENCHMARK_RUN_ID}` = '{run_id}' and "
+                                           f"tags.`{names.ROLE}` = '{names.ROLE_STUDY}'", max_results=10000)
+        return sorted(r.data.tags[names.STUDY] for r in runs)
 
     def write_results(self, run_id: str, markdown: str, files: Sequence[Path], metrics: Mapping[str, float]) -> None:
         for path in files:
@@ -64,5 +67,5 @@ class MlflowBenchmarkStore(MlflowStudyStore):
         points = [Metric(k, float(v), stamp, 0) for k, v in metrics.items()]
         for i in range(0, len(points), 1000):
             self.client.log_batch(run_id, metrics=points[i:i + 1000])
-        self.client.log_batch(run_id, tags=[RunTag(NOTE, _clip(markdown))])
+        self.client.log_batch(run_id, tags=[RunTag(names.NOTE, _clip(markdown))])
         self.client.set_terminated(run_id, status="FINISHED")

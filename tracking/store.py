@@ -89,7 +89,7 @@ class MlflowStudyStore:
             return None
         runs = self.client.search_runs(
             experiment_ids,
-            filter_string=f"tags.`{names.ROLE}` = 'study' and tags.`{names.STUDY}` = '{_quote(name)}'",
+            filter_string=f"tags.`{names.ROLE}` = '{names.ROLE_STUDY}' and tags.`{names.STUDY}` = '{_quote(name)}'",
             order_by=["attributes.start_time DESC"], max_results=1,
         )
         return runs[0].info.run_id if runs else None
@@ -98,7 +98,7 @@ class MlflowStudyStore:
         """The study's parent run, created or resumed; trials left RUNNING are marked interrupted."""
         study_id = self.find_study(spec.name, spec.experiment_name)
         tags = {
-            names.ROLE: "study", names.STUDY: spec.name, names.TASK: spec.task,
+            names.ROLE: names.ROLE_STUDY, names.STUDY: spec.name, names.TASK: spec.task,
             names.PROPOSER: spec.proposer.name, names.BUDGET_TRIALS: str(spec.budget.trials),
             names.OBJECTIVE: f"{spec.objective.direction} {spec.objective.metric}",
         }
@@ -179,7 +179,7 @@ class MlflowStudyStore:
         while True:
             page = self.client.search_runs(
                 [study.info.experiment_id],
-                filter_string=f"tags.`{PARENT}` = '{study_id}' and tags.`{names.ROLE}` = 'trial'",
+                filter_string=f"tags.`{PARENT}` = '{study_id}' and tags.`{names.ROLE}` = '{names.ROLE_TRIAL}'",
                 max_results=1000, page_token=token,
             )
             runs.extend(page)
@@ -210,7 +210,7 @@ class MlflowStudyStore:
     def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str:
         study = self.client.get_run(study_id)
         tags = {
-            PARENT: study_id, names.ROLE: "trial", names.TRIAL: str(number),
+            PARENT: study_id, names.ROLE: names.ROLE_TRIAL, names.TRIAL: str(number),
             names.STUDY: study.data.tags.get(names.STUDY, ""),
             names.SOURCE: proposal.source, names.PARAMS: json.dumps(dict(proposal.params)),
             names.STATE: TrialState.RUNNING.value,

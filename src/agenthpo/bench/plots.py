@@ -1,0 +1,55 @@
+"""The benchmark's trajectory plot: best-so-far against trial, one line per proposer, per spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agenthpo.bench.results import Cell
+
+if TYPE_CHECKING:
+    from agenthpo.bench.results import Results
+
+
+def plot_trajectory(results: Results, spec: str, path: Path) -> Path:
+    """Best-so-far against trial, one line per proposer (mean, band of ± one std), best human dashed."""
+    from matplotlib.ticker import MaxNLocator
+
+    from agenthpo.plots import _pyplot
+
+    suite, human = results.suite, results.human.get(spec)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    trials = list(range(1, suite.trials + 1))
+    plotted: list[float] = []
+    for proposer in suite.proposers:
+        runs = [o for o in results.outcomes if o.spec == spec and o.proposer == proposer]
+        cells = [Cell.of([o.best_so_far(t) for o in runs]) for t in trials]
+        xs = [t for t, c in zip(trials, cells, strict=True) if c is not None]
+        means = [c.mean for c in cells if c is not None]
+        stds = [c.std for c in cells if c is not None]
+        if not xs:
+            continue
+        plotted += means
+        line, = ax.plot(xs, means, marker="o", markersize=3, label=proposer)
+        band = list(zip(means, stds, strict=True))
+        ax.fill_between(xs, [m - s for m, s in band], [m + s for m, s in band], color=line.get_color(), alpha=0.15)
+    if human is not None:
+        entry = next(e for e in suite.entries if e.spec.name == spec)
+        ax.axhline(human, color="black", linestyle="--", linewidth=1,
+                   label=f"best human ({suite.human_trials_of(entry)} random)")
+        plotted.append(human)
+    objective = results.objective(spec)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # Values over decades (Rosenbrock): a log axis shows the progress. Judged on the means, not the
+    # ± std bands, which can dip below zero.
+    if plotted and min(plotted) > 0 and max(plotted) / min(plotted) > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
+    ax.set_title(f"{suite.name}: {spec}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,5 @@
+import sys
+
+from agenthpo.cli import main
+
+sys.exit(main())
