@@ -4,8 +4,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from agenthpo.cluster import ClusterError, ClusterOptions, Gpu, LlmSecret, kfp_cron
-from agenthpo.spec import SpecError, load_spec, parse_spec
+from agenthpo.cluster import ClusterOptions, Gpu, LlmSecret, kfp_cron
+from agenthpo.errors import FieldError, join_path
+from agenthpo.spec import load_spec, parse_spec
 
 FULL = yaml.safe_load("""
 gpu: {count: 2, accelerator: nvidia.com/gpu}
@@ -83,11 +84,12 @@ def test_absent_section_means_the_defaults():
     ([1], "cluster", "[1] must be a mapping"),
 ])
 def test_errors_name_the_field_and_the_value(section, path, shown):
-    with pytest.raises(ClusterError) as raised:
+    with pytest.raises(FieldError) as raised:
         ClusterOptions.from_json(section)
-    assert raised.value.path == path and shown in raised.value.message, str(raised.value)
+    # The section's own paths are relative to it; the spec puts `cluster.` in front.
+    assert join_path("cluster", raised.value.path) == path and shown in raised.value.message, str(raised.value)
     # Through the spec loader the message carries the file, the field path and the value.
-    with pytest.raises(SpecError) as raised_in_spec:
+    with pytest.raises(FieldError) as raised_in_spec:
         parse_spec(base(cluster=section), base_dir=None, source="spec.yaml")
     assert str(raised_in_spec.value) == f"spec.yaml: {path}: {raised.value.message}"
 
@@ -122,3 +124,33 @@ def test_bad_cron_says_which_field(given, reason):
     with pytest.raises(ValueError, match=reason) as raised:
         kfp_cron(given)
     assert repr(given) in str(raised.value)
+
+
+@pytest.mark.parametrize("section, path, hint", [
+    ({"node_selecter": {"a": "b"}}, "node_selecter", "'node_selector'"),
+    ({"gpu": {"cuont": 1}}, "gpu.cuont", "'count'"),
+    ({"tolerations": [{"key": "a", "operator": "Exist"}]}, "tolerations[0].operator", "'Exists'"),
+    ({"env": [{"secret": "s", "key": "k", "optinal": True}]}, "env[0].optinal", "'optional'"),
+])
+def test_cluster_typos_get_a_did_you_mean(section, path, hint):
+    with pytest.raises(FieldError) as raised:
+        ClusterOptions.from_json(section)
+    assert raised.value.path == path and f"(did you mean {hint}?)" in raised.value.message, str(raised.value)
+
+
+def test_missing_fields_are_found_without_reading_exception_text():
+    # Required fields are checked by name before the constructor runs; nothing parses a TypeError's text.
+    with pytest.raises(FieldError) as raised:
+        ClusterOptions.from_json({"data_volume": {}})
+    assert (raised.value.path, raised.value.message) == ("data_volume.claim", "is required")
+    with pytest.raises(FieldError) as raised:
+        ClusterOptions.from_json({"data_volume": {"claim": "d"}})
+    assert raised.value.path == "data_volume.mount_path"
+
+
+def test_kfp_cron_lives_in_its_own_module():
+    from agenthpo.cron import kfp_cron as moved
+
+    assert moved is kfp_cron
+    with pytest.raises(FieldError, match="hour field '24'"):
+        moved("0 24 * * *")

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from agenthpo.errors import FieldError
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, SearchSpace, param_from_json
 
 
@@ -18,20 +19,20 @@ def space() -> SearchSpace:
 
 
 def test_error_names_parameter_and_value():
-    with pytest.raises(ValueError, match=r"learning_rate=0\.5 outside \[1e-05, 0\.1\]"):
+    with pytest.raises(ValueError, match=r"learning_rate: 0\.5 outside \[1e-05, 0\.1\]"):
         space().param("learning_rate").validate(0.5)
-    with pytest.raises(ValueError, match=r"layers=2\.5 is not an integer"):
+    with pytest.raises(ValueError, match=r"layers: 2\.5 is not an integer"):
         space().param("layers").validate(2.5)
-    with pytest.raises(ValueError, match=r"optimizer='rmsprop' not one of \['adam', 'sgd'\]"):
+    with pytest.raises(ValueError, match=r"optimizer: 'rmsprop' is not one of \['adam', 'sgd'\]"):
         space().param("optimizer").validate("rmsprop")
-    with pytest.raises(ValueError, match=r"dropout='0.1' is not a number"):
+    with pytest.raises(ValueError, match=r"dropout: '0.1' is not a number"):
         space().param("dropout").validate("0.1")
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(name="lr", low=0.0, high=1.0, log=True), r"lr: low=0\.0 must be > 0 on a log scale"),
-    (dict(name="lr", low=1.0, high=0.5), r"lr: low=1\.0 is greater than high=0\.5"),
-    (dict(name="lr", low=float("nan"), high=0.5), r"lr: low=nan must be a finite number"),
+    (dict(name="lr", low=0.0, high=1.0, log=True), r"lr\.low: 0\.0 must be > 0 on a log scale"),
+    (dict(name="lr", low=1.0, high=0.5), r"lr\.low: 1\.0 is greater than high=0\.5"),
+    (dict(name="lr", low=float("nan"), high=0.5), r"lr\.low: nan must be a finite number"),
 ])
 def test_float_param_rejects_bad_bounds(bad, message):
     with pytest.raises(ValueError, match=message):
@@ -39,11 +40,11 @@ def test_float_param_rejects_bad_bounds(bad, message):
 
 
 def test_int_param_needs_integer_bounds_and_choices_must_be_distinct():
-    with pytest.raises(ValueError, match=r"depth: high=3\.5 must be an integer"):
+    with pytest.raises(ValueError, match=r"depth\.high: 3\.5 must be an integer"):
         IntParam("depth", 1, 3.5)
-    with pytest.raises(ValueError, match=r"opt: choice 'adam' is listed twice"):
+    with pytest.raises(ValueError, match=r"opt\.choices\[1\]: 'adam' is listed twice"):
         CategoricalParam("opt", ("adam", "adam"))
-    with pytest.raises(ValueError, match=r"flag: choice 1\.0 is listed twice"):
+    with pytest.raises(ValueError, match=r"flag\.choices\[1\]: 1\.0 is listed twice"):
         CategoricalParam("flag", (1, 1.0))
 
 
@@ -94,12 +95,12 @@ def test_json_round_trip_and_schema():
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"type": "float", "low": 0}, r"lr: missing \['high'\]"),
-    ({"type": "real", "low": 0, "high": 1}, r"lr: type='real' is not one of"),
-    ({"type": "float", "low": 0, "high": 1, "step": 0.1}, r"lr: unknown key\(s\) \['step'\]"),
-    ({"type": "categorical", "choices": "adam"}, r"lr: choices='adam' must be a list"),
-    ({"type": "float", "low": "a", "high": 1}, r"lr: low='a' must be a number"),
-    ({"type": "int", "low": 1, "high": 4, "log": "yes"}, r"lr: log='yes' must be true or false"),
+    ({"type": "float", "low": 0}, r"lr\.high: is required for type 'float'"),
+    ({"type": "real", "low": 0, "high": 1}, r"lr\.type: 'real' is not one of"),
+    ({"type": "float", "low": 0, "high": 1, "step": 0.1}, r"lr\.step: unknown field 'step'"),
+    ({"type": "categorical", "choices": "adam"}, r"lr\.choices: 'adam' must be a list"),
+    ({"type": "float", "low": "a", "high": 1}, r"lr\.low: 'a' must be a finite number"),
+    ({"type": "int", "low": 1, "high": 4, "log": "yes"}, r"lr\.log: 'yes' must be true or false"),
 ])
 def test_param_from_json_errors(data, message):
     with pytest.raises(ValueError, match=message):
@@ -118,3 +119,57 @@ def test_unit_position_on_each_scale():
     assert IntParam("n", 0, 10).to_unit(5) == 0.5 and FloatParam("c", 2.0, 2.0).to_unit(2.0) == 0.5
     assert FloatParam("x", 0.0, 1.0).describe() == "float in [0.0, 1.0]"
     assert IntParam("n", 1, 64, log=True).describe() == "integer in [1, 64], log scale"
+
+
+# -- FieldError: paths relative to the space, never recovered from the message ------------------------
+
+def test_errors_are_field_errors_with_paths_relative_to_the_space():
+    with pytest.raises(FieldError) as raised:
+        FloatParam(name="lr", low=-1, high=1, log=True)
+    assert (raised.value.path, raised.value.message) == (
+        "lr.low", "-1 must be > 0 on a log scale (make low positive, or set log: false)")
+    with pytest.raises(FieldError) as raised:
+        space().param("learning_rate").validate(0.5)
+    assert raised.value.path == "learning_rate" and raised.value.message.startswith("0.5 outside [1e-05, 0.1]; ")
+    assert isinstance(raised.value, ValueError)  # callers that catch ValueError keep working
+
+
+@pytest.mark.parametrize("config, path", [
+    ({"learning_rate": 1.0}, "learning_rate"),  # out of range
+    ({"dropot": 0.1}, "dropot"),  # unknown
+    ({"optimizer": "adamw"}, "optimizer"),  # not a choice
+])
+def test_space_validate_names_the_parameter_as_path(config, path):
+    good = space().sample(np.random.default_rng(0))
+    with pytest.raises(FieldError) as raised:
+        space().validate({**good, **config})
+    assert raised.value.path == path
+    missing = {k: v for k, v in good.items() if k != "layers"}
+    with pytest.raises(FieldError, match=r"^layers: is required"):
+        space().validate(missing)
+
+
+def test_typos_get_a_did_you_mean():
+    with pytest.raises(FieldError) as raised:
+        param_from_json("lr", {"type": "flaot", "low": 0, "high": 1})
+    assert raised.value.path == "lr.type" and "(did you mean 'float'?)" in raised.value.message
+    with pytest.raises(FieldError) as raised:
+        param_from_json("lr", {"type": "float", "low": 0, "high": 1, "logg": True})
+    assert raised.value.path == "lr.logg" and "(did you mean 'log'?)" in raised.value.message
+    with pytest.raises(FieldError, match=r"^opt: 'adma' is not one of .*\(did you mean 'adam'\?\)"):
+        CategoricalParam("opt", ("adam", "sgd")).validate("adma")
+    with pytest.raises(FieldError, match=r"^dropot: unknown parameter.*\(did you mean 'dropout'\?\)"):
+        space().validate({**space().sample(np.random.default_rng(0)), "dropot": 0.1})
+
+
+def test_names_that_look_like_message_text_keep_their_paths():
+    # The old spec parser split messages on ':' and '='; names holding them must not confuse a path.
+    with pytest.raises(FieldError) as raised:
+        SearchSpace.from_json({"x=1": {"type": "float", "low": 2.0, "high": 1.0}})
+    assert raised.value.path == "x=1.low"
+    with pytest.raises(FieldError) as raised:
+        SearchSpace.from_json({"a: b": {"type": "int", "low": 1, "high": 2.5}})
+    assert raised.value.path == "a: b.high"
+    with pytest.raises(FieldError) as raised:
+        CategoricalParam("c", "abc")
+    assert raised.value.path == "c.choices"

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agenthpo.spec import SpecError, load_spec, parse_spec
+from agenthpo.errors import FieldError
+from agenthpo.spec import int_at_least, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -40,7 +41,7 @@ def test_env_var_in_data(tmp_path, monkeypatch):
     spec = load_spec(write(tmp_path, base() | {"data": "${MY_DATA}/w.csv"}))
     assert spec.data == "/mnt/data/w.csv"
     monkeypatch.delenv("MY_DATA")
-    with pytest.raises(SpecError, match=r"data: .*uses \$\{MY_DATA\}, which is not set"):
+    with pytest.raises(FieldError, match=r"data: .*uses \$\{MY_DATA\}, which is not set"):
         load_spec(write(tmp_path, base() | {"data": "${MY_DATA}/w.csv"}))
 
 
@@ -59,13 +60,13 @@ def test_sqlite_uri_is_made_absolute(tmp_path, monkeypatch):
     ({"seed": -3}, "seed", "-3"),
     ({"name": "my study"}, "name", "'my study'"),
     ({"colour": "red"}, "colour", "unknown field"),
-    ({"space": {"lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}}, "space.lr", "low=0.0"),
+    ({"space": {"lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}}, "space.lr.low", "0.0 must be > 0"),
     ({"space": {}}, "space", "non-empty"),
     ({"task": ""}, "task", "''"),
 ])
 def test_bad_spec_names_field_and_value(tmp_path, change, field, value):
     path = write(tmp_path, base() | change)
-    with pytest.raises(SpecError) as info:
+    with pytest.raises(FieldError) as info:
         load_spec(path)
     message = str(info.value)
     assert message.startswith(f"{path}: {field}: "), message
@@ -75,14 +76,14 @@ def test_bad_spec_names_field_and_value(tmp_path, change, field, value):
 def test_missing_required_field(tmp_path):
     data = base()
     del data["objective"]
-    with pytest.raises(SpecError, match=r"objective: is required"):
+    with pytest.raises(FieldError, match=r"objective: is required"):
         load_spec(write(tmp_path, data))
 
 
 def test_overrides_are_validated_too():
     spec = load_spec(EXAMPLES[0])
     assert spec.with_overrides(trials=3, proposer="random").budget.trials == 3
-    with pytest.raises(SpecError, match=r"proposer: 'nope' is not one of"):
+    with pytest.raises(FieldError, match=r"proposer: 'nope' is not one of"):
         spec.with_overrides(proposer="nope")
 
 
@@ -117,12 +118,101 @@ def test_start_configuration_is_validated_and_kept(tmp_path):
 def test_bad_start_names_the_field_and_value(change, message):
     data = base()
     start = {name: param.get("low", (param.get("choices") or [None])[0]) for name, param in data["space"].items()}
-    with pytest.raises(SpecError) as error:
+    with pytest.raises(FieldError) as error:
         parse_spec(data | {"start": start | change}, base_dir=None)
     assert message in str(error.value)
 
 
 def test_incomplete_start_is_refused():
     data = base()
-    with pytest.raises(SpecError, match=r"^start: .* lacks \["):
+    with pytest.raises(FieldError, match=r"^start: .* lacks \["):
         parse_spec(data | {"start": {"max_depth": 4}}, base_dir=None)
+
+
+# -- one error style: paths built by prefixing, the file named once, did-you-mean for typos --------------
+
+@pytest.mark.parametrize("change, path", [
+    ({"space": {"lr": {"type": "float", "low": -1.0, "high": 1.0, "log": True}}}, "space.lr.low"),
+    ({"llm": {"temperature": 5}}, "llm.temperature"),
+    ({"cluster": {"tolerations": [{"key": "a", "effect": "NoRun"}]}}, "cluster.tolerations[0].effect"),
+    ({"objective": {"metric": "f1", "direction": "maximise"}}, "objective.direction"),
+    ({"budget": {"trials": 0}}, "budget.trials"),
+])
+def test_nested_errors_carry_their_full_path(change, path):
+    with pytest.raises(FieldError) as raised:
+        parse_spec(base() | change, base_dir=None)
+    assert raised.value.path == path, str(raised.value)
+
+
+def test_a_bad_start_value_is_named_by_its_parameter():
+    data = base() | {"space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}}
+    with pytest.raises(FieldError) as raised:
+        parse_spec(data | {"start": {"x": 2.0}}, base_dir=None)
+    assert raised.value.path == "start.x" and raised.value.message.startswith("2.0 outside [0.0, 1.0]")
+
+
+@pytest.mark.parametrize("change, path, hint", [
+    ({"budjet": {"trials": 3}}, "budjet", "'budget'"),
+    ({"proposer": "tpee"}, "proposer", "'tpe'"),
+    ({"space": {"lr": {"type": "flaot", "low": 0.0, "high": 1.0}}}, "space.lr.type", "'float'"),
+    ({"cluster": {"node_selecter": {"a": "b"}}}, "cluster.node_selecter", "'node_selector'"),
+    ({"llm": {"temprature": 0.2}}, "llm.temprature", "'temperature'"),
+    ({"objective": {"metric": "f1", "direction": "minimise"}}, "objective.direction", "'minimize'"),
+    ({"start": {"max_dept": 4}}, "start.max_dept", "'max_depth'"),
+])
+def test_typos_get_a_did_you_mean(change, path, hint):
+    with pytest.raises(FieldError) as raised:
+        parse_spec(base() | change, base_dir=None)
+    assert raised.value.path == path and f"(did you mean {hint}?)" in raised.value.message, str(raised.value)
+
+
+@pytest.mark.parametrize("change, text", [
+    ({"space": {"lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}},
+     "space.lr.low: 0.0 must be > 0 on a log scale (make low positive, or set log: false)"),
+    ({"objective": {"metric": "f1", "direction": "maximise"}},
+     "objective.direction: 'maximise' must be 'maximize' or 'minimize' (did you mean 'maximize'?)"),
+    ({"cluster": {"tolerations": [{"key": "a", "effect": "NoSchedul"}]}},
+     "cluster.tolerations[0].effect: 'NoSchedul' must be one of ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] "
+     "(did you mean 'NoSchedule'?)"),
+    ({"llm": {"temperature": 5}},
+     "llm.temperature: 5 outside [0, 2]; give a number in that range (lower is more deterministic)"),
+])
+def test_a_loaded_spec_error_reads_file_path_message(tmp_path, change, text):
+    path = write(tmp_path, base() | change)
+    with pytest.raises(FieldError) as raised:
+        load_spec(path)
+    assert str(raised.value) == f"{path}: {text}"
+    assert raised.value.source == str(path) and f"{raised.value.path}: {raised.value.message}" == text
+
+
+def test_the_source_is_named_once_and_overrides_say_command_line():
+    with pytest.raises(FieldError) as raised:
+        parse_spec(base() | {"seed": -1}, base_dir=None, source="a.yaml")
+    assert str(raised.value) == "a.yaml: seed: -1 must be a non-negative integer"
+    with pytest.raises(FieldError) as raised:
+        load_spec(EXAMPLES[0]).with_overrides(proposer="tpee")
+    assert str(raised.value).startswith("command line: proposer: 'tpee' is not one of")
+
+
+def test_names_that_look_like_message_text_do_not_confuse_paths():
+    # The parser no longer recovers paths from message text: names holding 'direction', ':' or '=' keep theirs.
+    space = {"direction": {"type": "float", "low": 0.0, "high": 1.0}, "x=1": {"type": "int", "low": 0, "high": 9},
+             "a: b": {"type": "categorical", "choices": ["u", "v"]}}
+    data = base() | {"space": space}
+    cases = [
+        ({"space": {**space, "direction": {"type": "float", "low": 2.0, "high": 1.0}}}, "space.direction.low"),
+        ({"space": {**space, "x=1": {"type": "int", "low": 0, "high": 9.5}}}, "space.x=1.high"),
+        ({"start": {"direction": 0.5, "x=1": 10, "a: b": "u"}}, "start.x=1"),
+        ({"start": {"direction": 0.5, "x=1": 1, "a: b": "w"}}, "start.a: b"),
+        ({"objective": {"metric": ["direction"]}}, "objective.metric"),
+    ]
+    for change, path in cases:
+        with pytest.raises(FieldError) as raised:
+            parse_spec(data | change, base_dir=None)
+        assert raised.value.path == path, str(raised.value)
+
+
+def test_int_at_least_is_shared_with_the_bench_suites():
+    assert int_at_least(3, 1, "n") == 3
+    with pytest.raises(FieldError, match=r"^n: 0 must be an integer >= 1$"):
+        int_at_least(0, 1, "n")

@@ -3,15 +3,20 @@
 Only what the compiled pipeline or the run request needs: a GPU and node placement for training,
 where the LLM key and other environment come from (Secrets and ConfigMaps, named, never a value),
 the data volume, and the runs' service account. Each value object validates itself; errors name the
-field path and the value, e.g. `cluster.gpu.count: 0 must be an integer >= 1`.
+field path and the value: a FieldError whose path is relative to the object that raises it (`count`);
+`ClusterOptions.from_json` gives paths relative to the section (`gpu.count`), and the spec adds `cluster.`
+(`cluster.gpu.count: 0 must be an integer >= 1`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
+
+from agenthpo.cron import kfp_cron as kfp_cron  # re-exported: the CLI and older imports find it here
+from agenthpo.errors import FieldError, did_you_mean, join_path, prefixed, reject_unknown
 
 # `kubectl create secret generic agenthpo-llm --from-literal=OPENAI_API_KEY=...` is all a cluster needs.
 DEFAULT_LLM_SECRET = "agenthpo-llm"
@@ -31,17 +36,11 @@ _CPU = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
 _MEMORY = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
 
 
-class ClusterError(ValueError):
-    """A bad `cluster:` value; `path` is relative to where the object sits (prefixed on the way up)."""
-
-    def __init__(self, path: str, message: str):
-        self.path, self.message = path, message
-        super().__init__(f"{path}: {message}")
 
 
 def _check(ok: bool, path: str, message: str) -> None:
     if not ok:
-        raise ClusterError(path, message)
+        raise FieldError(path, message)
 
 
 def _name(value: Any, path: str, pattern: re.Pattern[str] = _DNS_SUBDOMAIN, what: str = "a Kubernetes name "
@@ -77,14 +76,15 @@ class Toleration:
     def __post_init__(self) -> None:
         if self.key is not None:
             _check(isinstance(self.key, str) and bool(self.key), "key", f"{self.key!r} must be a non-empty string")
-        _check(self.operator in OPERATORS, "operator", f"{self.operator!r} must be one of {list(OPERATORS)}")
+        _check(self.operator in OPERATORS, "operator",
+               f"{self.operator!r} must be one of {list(OPERATORS)}{did_you_mean(self.operator, OPERATORS)}")
         _check(self.key is not None or self.operator == "Exists", "key",
                "is required unless operator is Exists (which then tolerates every taint)")
         if self.value is not None:
             _check(isinstance(self.value, str), "value", f"{self.value!r} must be a string (quote it)")
             _check(self.operator == "Equal", "value", f"{self.value!r} must be left out with operator Exists")
         _check(self.effect is None or self.effect in EFFECTS, "effect",
-               f"{self.effect!r} must be one of {list(EFFECTS)}")
+               f"{self.effect!r} must be one of {list(EFFECTS)}{did_you_mean(self.effect, EFFECTS)}")
         if self.toleration_seconds is not None:
             seconds = self.toleration_seconds
             _check(isinstance(seconds, int) and not isinstance(seconds, bool) and seconds >= 0,
@@ -223,39 +223,53 @@ class ClusterOptions:
 
     @classmethod
     def from_json(cls, data: Any) -> ClusterOptions:
-        """Parse the section; a ClusterError's path starts with `cluster`."""
-        return _within("cluster", lambda: _parse(data))
+        """Parse the section.
+
+        Raises:
+            FieldError: the path relative to the section (`gpu.count`, `tolerations[0].effect`, `gpus` for an
+                unknown field, with a 'did you mean'); `''` when the section is not a mapping.
+        """
+        data = _mapping(data, cls)
+        gpu = data.get("gpu")
+        if isinstance(gpu, int) and not isinstance(gpu, bool):
+            gpu = {"count": gpu}  # `gpu: 1` is short for {count: 1}
+        llm_secret = data.get("llm_secret")
+        node_selector = _given(data, "node_selector", {})
+        _check(isinstance(node_selector, Mapping), "node_selector", f"{node_selector!r} must be a mapping")
+        return cls(
+            gpu=None if gpu is None else _object(Gpu, gpu, "gpu"),
+            node_selector=dict(node_selector),
+            tolerations=tuple(_object(Toleration, t, f"tolerations[{i}]")
+                              for i, t in enumerate(_list(_given(data, "tolerations", []), "tolerations"))),
+            resources=_object(Resources, _quantities(_given(data, "resources", {})), "resources"),
+            # `llm_secret: false` turns the key off (a keyless in-cluster endpoint); left out, the default Secret.
+            llm_secret=None if llm_secret is False else _object(LlmSecret, llm_secret or {}, "llm_secret"),
+            env=tuple(_env_from(e, f"env[{i}]") for i, e in enumerate(_list(_given(data, "env", []), "env"))),
+            data_volume=None if data.get("data_volume") is None else _object(DataVolume, data["data_volume"],
+                                                                             "data_volume"),
+            service_account=data.get("service_account"),
+        )
 
 
-def parse_cluster(data: Any, fail: Callable[[str, str], Exception]) -> ClusterOptions | None:
-    """The spec's `cluster:` (None when absent), failing through the spec parser's `fail(path, message)`."""
-    if data is None:
-        return None
-    try:
-        return ClusterOptions.from_json(data)
-    except ClusterError as exc:
-        raise fail(exc.path, exc.message) from None
+def parse_cluster(data: Any) -> ClusterOptions | None:
+    """The spec's `cluster:` (None when absent); FieldError paths relative to the section, as from_json's."""
+    return None if data is None else ClusterOptions.from_json(data)
 
 
-def _within(prefix: str, build: Callable[[], Any]) -> Any:
-    """Run `build`, prefixing the path of any ClusterError with where the object sits."""
-    try:
-        return build()
-    except ClusterError as exc:
-        raise ClusterError(f"{prefix}.{exc.path}" if exc.path else prefix, exc.message) from None
-    except TypeError as exc:  # unknown fields are caught before: this is a required one left out
-        missing = re.search(r"required positional argument: '(\w+)'", str(exc))
-        if missing is None:
-            raise
-        raise ClusterError(f"{prefix}.{missing.group(1)}", "is required") from None
-
-
-def _mapping(value: Any, path: str, allowed: set[str]) -> Mapping[str, Any]:
+def _mapping(value: Any, cls: type, path: str = "") -> Mapping[str, Any]:
+    """`value` as the fields of dataclass `cls`: a mapping with no unknown field and every required one."""
     if not isinstance(value, Mapping):
-        raise ClusterError(path, f"{value!r} must be a mapping")
-    unknown = sorted(map(str, set(value) - allowed))
-    _check(not unknown, ".".join(filter(None, [path, *unknown[:1]])), f"unknown field (allowed: {sorted(allowed)})")
+        raise FieldError(path, f"{value!r} must be a mapping")
+    reject_unknown(value, {f.name for f in fields(cls)}, path)
+    for f in fields(cls):
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in value:
+            raise FieldError(join_path(path, f.name), "is required")
     return value
+
+
+def _object(cls: type, value: Any, path: str) -> Any:
+    with prefixed(path):
+        return cls(**_mapping(value, cls))
 
 
 def _list(value: Any, path: str) -> list[Any]:
@@ -263,41 +277,9 @@ def _list(value: Any, path: str) -> list[Any]:
     return value
 
 
-def _parse(data: Any) -> ClusterOptions:
-    data = _mapping(data, "", _fields(ClusterOptions))
-    gpu = data.get("gpu")
-    if isinstance(gpu, int) and not isinstance(gpu, bool):
-        gpu = {"count": gpu}  # `gpu: 1` is short for {count: 1}
-    llm_secret = data.get("llm_secret")
-    node_selector = _given(data, "node_selector", {})
-    _check(isinstance(node_selector, Mapping), "node_selector", f"{node_selector!r} must be a mapping")
-    return ClusterOptions(
-        gpu=None if gpu is None else _object(Gpu, gpu, "gpu"),
-        node_selector=dict(node_selector),
-        tolerations=tuple(_object(Toleration, t, f"tolerations[{i}]")
-                          for i, t in enumerate(_list(_given(data, "tolerations", []), "tolerations"))),
-        resources=_object(Resources, _quantities(_given(data, "resources", {})), "resources"),
-        # `llm_secret: false` turns the key off (a keyless in-cluster endpoint); left out, the default Secret.
-        llm_secret=None if llm_secret is False else _object(LlmSecret, llm_secret or {}, "llm_secret"),
-        env=tuple(_within(f"env[{i}]", lambda e=e: _env_from(e))
-                  for i, e in enumerate(_list(_given(data, "env", []), "env"))),
-        data_volume=None if data.get("data_volume") is None else _object(DataVolume, data["data_volume"],
-                                                                         "data_volume"),
-        service_account=data.get("service_account"),
-    )
-
-
-def _object(cls: type, value: Any, path: str) -> Any:
-    return _within(path, lambda: cls(**_mapping(value, "", _fields(cls))))
-
-
 def _given(data: Mapping[str, Any], key: str, default: Any) -> Any:
     # `key:` with nothing after it reads as null in YAML: the same as leaving the key out.
     return default if data.get(key) is None else data[key]
-
-
-def _fields(cls: type) -> set[str]:
-    return set(cls.__dataclass_fields__)
 
 
 def _quantities(data: Any) -> Any:
@@ -307,58 +289,14 @@ def _quantities(data: Any) -> Any:
     return {k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in data.items()}
 
 
-def _env_from(data: Any) -> EnvFrom:
-    data = dict(_mapping(data, "", {"config_map", "secret", "key", "env", "optional"}))
-    sources = [s for s in ("config_map", "secret") if s in data]
-    _check(len(sources) == 1, "", f"{data!r} must name exactly one of config_map or secret")
-    _check("key" in data, "key", "is required (the ConfigMap's or Secret's data key)")
-    return EnvFrom(sources[0], data.pop(sources[0]), **data)
-
-
-def kfp_cron(expression: str) -> str:
-    """A standard 5-field cron expression (or KFP's 6-field one, seconds first) in KFP's 6-field form.
-
-    Raises ValueError naming the field and the value; KFP itself only reports a bad expression when
-    the schedule first fires.
-    """
-    fields = expression.split()
-    if len(fields) == 5:
-        fields = ["0", *fields]
-    if len(fields) != 6:
-        raise ValueError(f"{expression!r} must have 5 fields (minute hour day-of-month month day-of-week) or "
-                         f"6 with seconds first, e.g. '0 3 * * *' for 03:00 every day")
-    names = {4: _MONTHS, 5: _DAYS}
-    for index, (text, (what, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
-        for part in text.split(","):
-            _cron_part(expression, part, what, low, high, names.get(index, {}), question=index in (3, 5))
-    return " ".join(fields)
-
-
-_CRON_FIELDS = (("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31),
-                ("month", 1, 12), ("day-of-week", 0, 6))
-_MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
-_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
-
-
-def _cron_part(expression: str, part: str, what: str, low: int, high: int, names: Mapping[str, int],
-               question: bool) -> None:
-    def bad(reason: str) -> ValueError:
-        return ValueError(f"{expression!r}: {what} field {part!r} {reason}")
-
-    if part == "?" and question:
-        return
-    base, slash, step = part.partition("/")
-    if slash and not (step.isdigit() and int(step) >= 1):
-        raise bad("has a step that is not an integer >= 1")
-    if base == "*":
-        return
-    values = []
-    for bound in base.split("-", 1):
-        value = names.get(bound.upper()) if bound.upper() in names else (int(bound) if bound.isdigit() else None)
-        if value is None:
-            raise bad(f"is not a number, '*', a range or a list{' (or a name)' if names else ''}")
-        if not low <= value <= high:
-            raise bad(f"is outside {low}-{high}")
-        values.append(value)
-    if values != sorted(values):
-        raise bad("is a range whose start is after its end")
+def _env_from(data: Any, path: str) -> EnvFrom:
+    """One `env:` item: `{config_map | secret: name, key, env?, optional?}`."""
+    with prefixed(path):
+        if not isinstance(data, Mapping):
+            raise FieldError("", f"{data!r} must be a mapping")
+        reject_unknown(data, {"config_map", "secret", "key", "env", "optional"})
+        data = dict(data)
+        sources = [s for s in ("config_map", "secret") if s in data]
+        _check(len(sources) == 1, "", f"{data!r} must name exactly one of config_map or secret")
+        _check("key" in data, "key", "is required (the ConfigMap's or Secret's data key)")
+        return EnvFrom(sources[0], data.pop(sources[0]), **data)

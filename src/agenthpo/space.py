@@ -2,6 +2,9 @@
 
 The four kinds are those of the AgentHPO paper's Table 2: floats and integers (optionally on a
 log scale), unordered categorical choices and ordered (ordinal) choices.
+
+Every error is a `FieldError` (a ValueError) whose path is relative to the space: the parameter's
+name (`lr`) or one of its fields (`lr.low`, `opt.choices[1]`); the spec parser adds `space.`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+
+from agenthpo.errors import FieldError, did_you_mean, reject_unknown
 
 Scalar = bool | int | float | str
 
@@ -49,9 +54,21 @@ class _Range:
         scale = ", log scale" if self.log else ""
         return f"{self._label} in [{self.low}, {self.high}]{scale}"
 
+    def _inside(self, value: Any) -> Any:
+        if not self.low <= value <= self.high:
+            raise FieldError(self.name, f"{value!r} outside [{self.low}, {self.high}]; choose a value in that range")
+        return value
+
 
 @dataclass(frozen=True)
 class FloatParam(_Range):
+    """A real number in [low, high].
+
+    Raises:
+        FieldError: `<name>.low` / `<name>.high` for a bound that is not a finite number, low above high,
+            or low <= 0 on a log scale; `<name>.log` when log is not a boolean.
+    """
+
     name: str
     low: float
     high: float
@@ -64,12 +81,10 @@ class FloatParam(_Range):
         _check_range(self.name, self.low, self.high, self.log)
 
     def validate(self, value: Any) -> float:
+        """The value as a float; FieldError(`<name>`) when it is not a number inside [low, high]."""
         if not _is_number(value) or math.isnan(float(value)):
-            raise ValueError(f"{self.name}={value!r} is not a number")
-        value = float(value)
-        if not self.low <= value <= self.high:
-            raise ValueError(f"{self.name}={value!r} outside [{self.low}, {self.high}]")
-        return value
+            raise FieldError(self.name, f"{value!r} is not a number; give one in [{self.low}, {self.high}]")
+        return self._inside(float(value))
 
     def sample(self, rng: np.random.Generator) -> float:
         if self.log:
@@ -77,9 +92,14 @@ class FloatParam(_Range):
         return float(rng.uniform(self.low, self.high))
 
 
-
 @dataclass(frozen=True)
 class IntParam(_Range):
+    """An integer in [low, high].
+
+    Raises:
+        FieldError: as FloatParam, and `<name>.low` / `<name>.high` for a bound that is not an integer.
+    """
+
     name: str
     low: int
     high: int
@@ -91,17 +111,16 @@ class IntParam(_Range):
     def __post_init__(self) -> None:
         for bound, label in ((self.low, "low"), (self.high, "high")):
             if not isinstance(bound, int) or isinstance(bound, bool):
-                raise ValueError(f"{self.name}: {label}={bound!r} must be an integer")
+                raise FieldError(f"{self.name}.{label}", f"{bound!r} must be an integer (use type: float for "
+                                                         f"fractional values)")
         _check_range(self.name, self.low, self.high, self.log)
 
     def validate(self, value: Any) -> int:
+        """The value as an int; FieldError(`<name>`) when it is not a whole number inside [low, high]."""
         # 3.0 from a JSON decoder or an LLM is an integer; 3.5 is not.
         if not _is_number(value) or not float(value).is_integer():
-            raise ValueError(f"{self.name}={value!r} is not an integer")
-        value = int(value)
-        if not self.low <= value <= self.high:
-            raise ValueError(f"{self.name}={value!r} outside [{self.low}, {self.high}]")
-        return value
+            raise FieldError(self.name, f"{value!r} is not an integer; give one in [{self.low}, {self.high}]")
+        return self._inside(int(value))
 
     def sample(self, rng: np.random.Generator) -> int:
         if self.log:
@@ -111,22 +130,32 @@ class IntParam(_Range):
         return int(rng.integers(self.low, self.high + 1))
 
 
-
 @dataclass(frozen=True)
 class CategoricalParam:
+    """One of a list of distinct strings, numbers or booleans, unordered.
+
+    Raises:
+        FieldError: `<name>.choices` when choices is not a non-empty list; `<name>.choices[i]` for a
+            choice that is not a scalar or is listed twice.
+    """
+
     name: str
     choices: tuple[Scalar, ...]
     kind: ClassVar[str] = "categorical"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.choices, list | tuple):
+            raise FieldError(f"{self.name}.choices", f"{self.choices!r} must be a list")
         object.__setattr__(self, "choices", tuple(self.choices))
         _check_choices(self.name, self.choices)
 
     def validate(self, value: Any) -> Scalar:
+        """The matching choice; FieldError(`<name>`) when the value is none of them."""
         for choice in self.choices:
             if _same_choice(choice, value):
                 return choice
-        raise ValueError(f"{self.name}={value!r} not one of {list(self.choices)}")
+        near = did_you_mean(value, [c for c in self.choices if isinstance(c, str)])
+        raise FieldError(self.name, f"{value!r} is not one of {list(self.choices)}{near}")
 
     def sample(self, rng: np.random.Generator) -> Scalar:
         return self.choices[int(rng.integers(len(self.choices)))]
@@ -165,24 +194,23 @@ _KINDS: dict[str, type] = {"float": FloatParam, "int": IntParam, "categorical": 
 def _check_range(name: str, low: float, high: float, log: bool) -> None:
     for bound, label in ((low, "low"), (high, "high")):
         if not _is_number(bound) or not math.isfinite(bound):
-            raise ValueError(f"{name}: {label}={bound!r} must be a finite number")
+            raise FieldError(f"{name}.{label}", f"{bound!r} must be a finite number")
+    if not isinstance(log, bool):
+        raise FieldError(f"{name}.log", f"{log!r} must be true or false")
     if low > high:
-        raise ValueError(f"{name}: low={low!r} is greater than high={high!r}")
+        raise FieldError(f"{name}.low", f"{low!r} is greater than high={high!r}; swap the bounds")
     if log and low <= 0:
-        raise ValueError(f"{name}: low={low!r} must be > 0 on a log scale")
+        raise FieldError(f"{name}.low", f"{low!r} must be > 0 on a log scale (make low positive, or set log: false)")
 
 
 def _check_choices(name: str, choices: tuple[Any, ...]) -> None:
     if not choices:
-        raise ValueError(f"{name}: choices=[] must name at least one value")
-    for choice in choices:
+        raise FieldError(f"{name}.choices", "[] must name at least one value")
+    for i, choice in enumerate(choices):
         if not isinstance(choice, bool | int | float | str):
-            raise ValueError(f"{name}: choice {choice!r} must be a string, number or boolean")
-    seen: list[Any] = []
-    for choice in choices:
-        if any(_same_choice(s, choice) for s in seen):
-            raise ValueError(f"{name}: choice {choice!r} is listed twice")
-        seen.append(choice)
+            raise FieldError(f"{name}.choices[{i}]", f"{choice!r} must be a string, number or boolean")
+        if any(_same_choice(seen, choice) for seen in choices[:i]):
+            raise FieldError(f"{name}.choices[{i}]", f"{choice!r} is listed twice; remove one")
 
 
 def _same_choice(a: Any, b: Any) -> bool:
@@ -190,46 +218,50 @@ def _same_choice(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b or (_is_number(a) and _is_number(b) and a == b)
 
 
+_FIELDS = {"float": ("low", "high"), "int": ("low", "high"), "categorical": ("choices",), "ordinal": ("choices",)}
+
+
 def param_from_json(name: str, data: Mapping[str, Any]) -> Param:
+    """The parameter `name` from its JSON/YAML mapping (`{type: float, low: 0, high: 1, log: false}`).
+
+    Raises:
+        FieldError: `<name>` for a non-mapping, `<name>.type` for a missing or unknown type (with a
+            'did you mean'), `<name>.<field>` for an unknown or missing field, and the constructors' errors.
+    """
     if not isinstance(data, Mapping):
-        raise ValueError(f"{name}: expected a mapping with 'type', got {data!r}")
+        raise FieldError(name, f"{data!r} must be a mapping with 'type' (one of {sorted(_KINDS)})")
     kind = data.get("type")
-    if kind not in _KINDS:
-        raise ValueError(f"{name}: type={kind!r} is not one of {sorted(_KINDS)}")
-    allowed = {"type", "low", "high", "log"} if kind in ("float", "int") else {"type", "choices"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ValueError(f"{name}: unknown key(s) {unknown} for type {kind!r}; allowed: {sorted(allowed)}")
+    if kind is None:
+        raise FieldError(f"{name}.type", f"is required (one of {sorted(_KINDS)})")
+    if not isinstance(kind, str) or kind not in _KINDS:
+        raise FieldError(f"{name}.type", f"{kind!r} is not one of {sorted(_KINDS)}{did_you_mean(kind, _KINDS)}")
+    required = _FIELDS[kind]
+    reject_unknown(data, {"type", *required, *(("log",) if kind in ("float", "int") else ())}, name)
+    for key in required:
+        if key not in data:
+            raise FieldError(f"{name}.{key}", f"is required for type {kind!r}")
     if kind in ("float", "int"):
-        missing = [k for k in ("low", "high") if k not in data]
-        if missing:
-            raise ValueError(f"{name}: missing {missing} for type {kind!r}")
-        log = data.get("log", False)
-        if not isinstance(log, bool):
-            raise ValueError(f"{name}: log={log!r} must be true or false")
         low, high = data["low"], data["high"]
-        if kind == "float":
-            for bound, label in ((low, "low"), (high, "high")):
-                if not _is_number(bound):
-                    raise ValueError(f"{name}: {label}={bound!r} must be a number")
-            return FloatParam(name, float(low), float(high), log)
-        return IntParam(name, low, high, log)
-    choices = data.get("choices")
-    if not isinstance(choices, list | tuple):
-        raise ValueError(f"{name}: choices={choices!r} must be a list")
-    return _KINDS[kind](name, tuple(choices))
+        if kind == "float":  # YAML reads `low: 0` as an int; a float parameter's bounds are floats
+            low, high = (float(b) if _is_number(b) else b for b in (low, high))
+        return _KINDS[kind](name, low, high, data.get("log", False))
+    return _KINDS[kind](name, data["choices"])
 
 
 class SearchSpace(Sequence[Param]):
-    """An ordered collection of named parameters."""
+    """An ordered collection of named parameters.
+
+    Raises:
+        FieldError: `<name>` for a name given twice; `''` for an empty space.
+    """
 
     def __init__(self, params: Sequence[Param]):
         names = [p.name for p in params]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"parameter name(s) {duplicates} appear more than once")
+            raise FieldError(duplicates[0], f"parameter name(s) {duplicates} appear more than once; rename one")
         if not params:
-            raise ValueError("a search space needs at least one parameter")
+            raise FieldError("", "a search space needs at least one parameter")
         self._params = tuple(params)
         self._by_name = {p.name: p for p in params}
 
@@ -259,15 +291,20 @@ class SearchSpace(Sequence[Param]):
             raise KeyError(f"no parameter {name!r}; the space has {self.names}") from None
 
     def validate(self, config: Mapping[str, Any]) -> dict[str, Scalar]:
-        """Return the config with values coerced to each parameter's type, or raise naming the field."""
+        """The config with values coerced to each parameter's type.
+
+        Raises:
+            FieldError: the path names the parameter (missing, unknown or out of range); `''` for a non-mapping.
+        """
         if not isinstance(config, Mapping):
-            raise ValueError(f"a configuration must be a mapping, got {config!r}")
+            raise FieldError("", f"a configuration must be a mapping, got {config!r}")
         missing = [n for n in self.names if n not in config]
-        extra = sorted(set(config) - set(self.names))
         if missing:
-            raise ValueError(f"configuration is missing {missing}")
+            raise FieldError(missing[0], f"is required: the configuration is missing {missing}")
+        extra = sorted(str(n) for n in set(config) - set(self.names))
         if extra:
-            raise ValueError(f"configuration has unknown parameter(s) {extra}; the space has {self.names}")
+            raise FieldError(extra[0], f"unknown parameter(s) {extra}{did_you_mean(extra[0], self.names)}; "
+                                       f"the space has {self.names}")
         return {p.name: p.validate(config[p.name]) for p in self._params}
 
     def sample(self, rng: np.random.Generator) -> dict[str, Scalar]:
@@ -285,8 +322,9 @@ class SearchSpace(Sequence[Param]):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SearchSpace:
+        """The space from `{name: parameter mapping}`; FieldError paths as `param_from_json`'s."""
         if not isinstance(data, Mapping) or not data:
-            raise ValueError(f"a search space must be a non-empty mapping of name -> parameter, got {data!r}")
+            raise FieldError("", f"a search space must be a non-empty mapping of name -> parameter, got {data!r}")
         return cls([param_from_json(str(name), spec) for name, spec in data.items()])
 
     def json_schema(self) -> dict[str, Any]:

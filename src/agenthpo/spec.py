@@ -1,6 +1,8 @@
 """Study specifications: a YAML file that says what to tune, how, and where to record it.
 
-Everything is validated before anything runs; errors name the field path and the bad value.
+Everything is validated before anything runs. Errors are FieldErrors: each value object raises paths
+relative to itself, parse_spec puts the section in front (`space.lr.low`, `llm.temperature`) and
+names the file once, so a user reads `<file>: <path>: <message>`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 from agenthpo.cluster import ClusterOptions, parse_cluster
+from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
 from agenthpo.llm.config import LLMConfig
 from agenthpo.space import SearchSpace
 from agenthpo.trial import Objective
@@ -32,19 +35,26 @@ _TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budg
               "tracking_uri", "experiment", "task_options", "llm", "start", "parallel", "cluster"}
 
 
-class SpecError(ValueError):
-    """A study spec that cannot run; the message names the field path and the value."""
-
-    def __init__(self, path: str, message: str, source: str = ""):
-        self.path = path
-        prefix = f"{source}: " if source else ""
-        super().__init__(f"{prefix}{path}: {message}")
-
 
 @dataclass(frozen=True)
 class Budget:
+    """How many trials to train, and after how many failures to stop.
+
+    Raises:
+        FieldError: `trials` / `max_failed_trials` when not an integer >= 1.
+    """
+
     trials: int
-    max_failed_trials: int
+    max_failed_trials: int = DEFAULT_MAX_FAILED
+
+    def __post_init__(self) -> None:
+        int_at_least(self.trials, 1, "trials")
+        int_at_least(self.max_failed_trials, 1, "max_failed_trials")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Budget:
+        reject_unknown(data, {"trials", "max_failed_trials"})
+        return cls(data.get("trials"), data.get("max_failed_trials", DEFAULT_MAX_FAILED))
 
     def to_json(self) -> dict[str, int]:
         return {"trials": self.trials, "max_failed_trials": self.max_failed_trials}
@@ -138,54 +148,54 @@ class StudySpec:
 
 
 def load_spec(path: str | os.PathLike[str]) -> StudySpec:
-    """Read and validate a YAML spec; relative data paths are taken from the spec's folder."""
+    """Read and validate a YAML spec; relative data paths are taken from the spec's folder.
+
+    Raises:
+        FieldError: `<file>: <path>: <message>`, the path from the spec's top ('' for the file itself).
+    """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
-        raise SpecError("spec", f"cannot read {str(path)!r}: {exc.strerror}") from None
+        raise FieldError("", f"cannot read the spec: {exc.strerror}", source=str(path)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError("spec", f"not valid YAML: {exc}", source=str(path)) from None
+        raise FieldError("", f"not valid YAML: {exc}", source=str(path)) from None
     return parse_spec(data, base_dir=path.resolve().parent, source=str(path))
 
 
 def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
-    def fail(field_path: str, message: str) -> SpecError:
-        return SpecError(field_path, message, source)
+    """The spec from its JSON/YAML mapping; `source` (a file name, 'command line') is named in any error.
 
+    Raises:
+        FieldError: the field's path from the spec's top (`budget.trials`, `space.lr.low`, `start.lr`).
+    """
+    with prefixed("", source):
+        return _parse(data, base_dir)
+
+
+def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     if not isinstance(data, Mapping):
-        raise fail("spec", f"expected a mapping at the top level, got {data!r}")
-    reject_unknown(data, _TOP_LEVEL, "", fail)
+        raise FieldError("", f"expected a mapping at the top level, got {data!r}")
+    reject_unknown(data, _TOP_LEVEL)
 
-    name = _required(data, "name", str, fail)
+    name = _required(data, "name", str)
     if not _NAME.match(name):
-        raise fail("name", f"{name!r} must be 1-128 letters, digits, '.', '_' or '-'")
-    task = _required(data, "task", str, fail)
-    description = _optional(data, "description", str, fail, default="")
+        raise FieldError("name", f"{name!r} must be 1-128 letters, digits, '.', '_' or '-'")
+    task = _required(data, "task", str)
+    description = _optional(data, "description", str, default="")
 
-    objective_data = _required(data, "objective", Mapping, fail)
-    reject_unknown(objective_data, {"metric", "direction"}, "objective", fail)
-    try:
+    objective_data = _required(data, "objective", Mapping)
+    with prefixed("objective"):
+        reject_unknown(objective_data, {"metric", "direction"})
         objective = Objective(objective_data.get("metric"), objective_data.get("direction", "maximize"))
-    except ValueError as exc:
-        field_path = "objective.direction" if "direction" in str(exc) else "objective.metric"
-        raise fail(field_path, str(exc).split("=", 1)[1]) from None
-
-    space_data = _required(data, "space", Mapping, fail)
-    try:
+    space_data = _required(data, "space", Mapping)
+    with prefixed("space"):
         space = SearchSpace.from_json(space_data)
-    except ValueError as exc:
-        param = str(exc).split(":", 1)[0].split("=", 1)[0]
-        where = f"space.{param}" if param in space_data else "space"
-        raise fail(where, str(exc)) from None
-
-    budget_data = _required(data, "budget", Mapping, fail)
-    reject_unknown(budget_data, {"trials", "max_failed_trials"}, "budget", fail)
-    trials = int_at_least(budget_data.get("trials"), 1, "budget.trials", fail)
-    max_failed = int_at_least(budget_data.get("max_failed_trials", DEFAULT_MAX_FAILED), 1,
-                               "budget.max_failed_trials", fail)
+    budget_data = _required(data, "budget", Mapping)
+    with prefixed("budget"):
+        budget = Budget.from_json(budget_data)
 
     proposer_data = data.get("proposer", DEFAULT_PROPOSER)
     if isinstance(proposer_data, str):
@@ -193,65 +203,57 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
     elif isinstance(proposer_data, Mapping) and isinstance(proposer_data.get("name"), str):
         proposer = ProposerSpec(proposer_data["name"], {k: v for k, v in proposer_data.items() if k != "name"})
     else:
-        raise fail("proposer", f"{proposer_data!r} must be a name or a mapping with 'name'")
+        raise FieldError("proposer", f"{proposer_data!r} must be a name or a mapping with 'name'")
     from agenthpo.proposers import PROPOSERS  # late: proposers import the spec's value objects
 
     if proposer.name not in PROPOSERS:
-        raise fail("proposer", f"{proposer.name!r} is not one of {sorted(PROPOSERS)}")
+        raise FieldError("proposer", f"{proposer.name!r} is not one of {sorted(PROPOSERS)}"
+                                     f"{did_you_mean(proposer.name, PROPOSERS)}")
 
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise fail("seed", f"{seed!r} must be a non-negative integer")
+        raise FieldError("seed", f"{seed!r} must be a non-negative integer")
 
-    data_path = _optional(data, "data", str, fail, default=None)
+    data_path = _optional(data, "data", str, default=None)
     if data_path is not None:
-        data_path = _resolve_path(_expand_env(data_path, "data", fail), base_dir)
-    tracking_uri = _expand_env(_optional(data, "tracking_uri", str, fail, default=DEFAULT_TRACKING_URI),
-                               "tracking_uri", fail)
-    experiment = _optional(data, "experiment", str, fail, default=None)
-    task_options = _optional(data, "task_options", Mapping, fail, default={}) or {}
-    llm_data = _optional(data, "llm", Mapping, fail, default={}) or {}
-    try:
+        data_path = _resolve_path(_expand_env(data_path, "data"), base_dir)
+    tracking_uri = _expand_env(_optional(data, "tracking_uri", str, default=DEFAULT_TRACKING_URI), "tracking_uri")
+    experiment = _optional(data, "experiment", str, default=None)
+    task_options = _optional(data, "task_options", Mapping, default={}) or {}
+    llm_data = _optional(data, "llm", Mapping, default={}) or {}
+    with prefixed("llm"):
         llm = LLMConfig.from_json(llm_data)
-    except (ValueError, TypeError) as exc:
-        message = str(exc)
-        where = message.split(":", 1)[0].split("=", 1)[0] if message.startswith("llm.") else "llm"
-        raise fail(where, message) from None
-    if llm.base_url is not None:
-        llm = LLMConfig.from_json({**llm.to_json(), "base_url": _expand_env(llm.base_url, "llm.base_url", fail)})
+        if llm.base_url is not None:
+            llm = replace(llm, base_url=_expand_env(llm.base_url, "base_url"))
 
-    start = _start_config(_optional(data, "start", Mapping, fail, default=None), space, fail)
-    parallel = int_at_least(data.get("parallel", 1), 1, "parallel", fail)
-    if parallel > trials:
-        raise fail("parallel", f"{parallel!r} is more than budget.trials={trials}: a round would train nothing new")
+    start_data = _optional(data, "start", Mapping, default=None)
+    with prefixed("start"):
+        start = None if start_data is None else _start_config(start_data, space)
+    parallel = int_at_least(data.get("parallel", 1), 1, "parallel")
+    if parallel > budget.trials:
+        raise FieldError("parallel", f"{parallel!r} is more than budget.trials={budget.trials}: a round would "
+                                     f"train nothing new")
+    with prefixed("cluster"):
+        cluster = parse_cluster(data.get("cluster"))
 
     return StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
-        budget=Budget(trials, max_failed), proposer=proposer, seed=seed, data=data_path,
+        budget=budget, proposer=proposer, seed=seed, data=data_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
-        task_options=dict(task_options), llm=llm, start=start, parallel=parallel,
-        cluster=parse_cluster(data.get("cluster"), fail),
+        task_options=dict(task_options), llm=llm, start=start, parallel=parallel, cluster=cluster,
     )
 
 
-def _start_config(start: Mapping[str, Any] | None, space: SearchSpace, fail) -> dict[str, Any] | None:
-    """The `start` configuration, complete and inside the space; errors name `start.<param>` and the value."""
-    if start is None:
-        return None
+def _start_config(start: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """The `start` configuration, complete and inside the space; paths are the parameter's name."""
     for name in start:
         if name not in space.names:
-            raise fail(f"start.{name}", f"unknown parameter (the space has {space.names})")
+            raise FieldError(str(name), f"unknown parameter{did_you_mean(name, space.names)} (the space has "
+                                        f"{space.names})")
     missing = [name for name in space.names if name not in start]
     if missing:
-        raise fail("start", f"{dict(start)!r} lacks {missing}: a start configuration sets every parameter")
-    config = {}
-    for param in space:
-        try:
-            config[param.name] = param.validate(start[param.name])
-        except ValueError as exc:
-            # The parameter's message reads 'name=value ...': the field path already names it.
-            raise fail(f"start.{param.name}", str(exc).split("=", 1)[-1]) from None
-    return config
+        raise FieldError("", f"{dict(start)!r} lacks {missing}: a start configuration sets every parameter")
+    return space.validate(start)
 
 
 def absolute_sqlite_uri(uri: str) -> str:
@@ -268,47 +270,41 @@ def _resolve_path(value: str, base_dir: Path | None) -> str:
     return str((base_dir / value).resolve())
 
 
-def _expand_env(value: str, field_path: str, fail) -> str:
+def _expand_env(value: str, field_path: str) -> str:
     def substitute(match: re.Match[str]) -> str:
         var, default = match.group(1), match.group(2)
         if var in os.environ:
             return os.environ[var]
         if default is None:
-            raise fail(field_path, f"{value!r} uses ${{{var}}}, which is not set (write ${{{var}:-default}})")
+            raise FieldError(field_path, f"{value!r} uses ${{{var}}}, which is not set (write ${{{var}:-default}})")
         return default
 
     return _ENV.sub(substitute, value)
 
 
-def _required(data: Mapping[str, Any], key: str, kind: type, fail) -> Any:
+def _required(data: Mapping[str, Any], key: str, kind: type) -> Any:
     if key not in data or data[key] is None:
-        raise fail(key, "is required")
-    return _typed(data[key], key, kind, fail)
+        raise FieldError(key, "is required")
+    return _typed(data[key], key, kind)
 
 
-def _optional(data: Mapping[str, Any], key: str, kind: type, fail, default: Any) -> Any:
+def _optional(data: Mapping[str, Any], key: str, kind: type, default: Any) -> Any:
     if key not in data or data[key] is None:
         return default
-    return _typed(data[key], key, kind, fail)
+    return _typed(data[key], key, kind)
 
 
-def _typed(value: Any, key: str, kind: type, fail) -> Any:
+def _typed(value: Any, key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         expected = "a mapping" if kind is Mapping else f"a {kind.__name__}"
-        raise fail(key, f"{value!r} must be {expected}")
+        raise FieldError(key, f"{value!r} must be {expected}")
     if kind is str and not value.strip():
-        raise fail(key, f"{value!r} must not be empty")
+        raise FieldError(key, f"{value!r} must not be empty")
     return value
 
 
-def int_at_least(value: Any, minimum: int, field_path: str, fail) -> int:
+def int_at_least(value: Any, minimum: int, field_path: str) -> int:
+    """`value` when it is an integer >= minimum, else FieldError(field_path)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise fail(field_path, f"{value!r} must be an integer >= {minimum}")
+        raise FieldError(field_path, f"{value!r} must be an integer >= {minimum}")
     return value
-
-
-def reject_unknown(data: Mapping[str, Any], allowed: set[str], prefix: str, fail) -> None:
-    """Fail on the first field outside `allowed`, named by its path (`prefix.field`, or `field` at the top)."""
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise fail(f"{prefix}.{unknown[0]}" if prefix else unknown[0], f"unknown field (allowed: {sorted(allowed)})")

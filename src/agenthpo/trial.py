@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from agenthpo.errors import FieldError
+from agenthpo.errors import FieldError, did_you_mean
 from agenthpo.space import Scalar
 
 SOURCES = ("llm", "fallback", "random", "tpe", "start")
@@ -16,14 +16,24 @@ SOURCES = ("llm", "fallback", "random", "tpe", "start")
 
 @dataclass(frozen=True)
 class Objective:
+    """The metric to optimise (as the task's train() reports it) and its direction.
+
+    Raises:
+        FieldError: `metric` when it is not a non-empty string; `direction` when it is neither 'maximize' nor
+            'minimize' (with a 'did you mean': 'maximise' -> 'maximize'). The spec adds `objective.`.
+    """
+
     metric: str
     direction: str = "maximize"
 
     def __post_init__(self) -> None:
+
         if not isinstance(self.metric, str) or not self.metric.strip():
-            raise ValueError(f"objective.metric={self.metric!r} must be a non-empty string")
+            raise FieldError("metric", f"{self.metric!r} must be a non-empty string: the name of a metric the "
+                                       f"task reports, e.g. 'accuracy'")
         if self.direction not in ("maximize", "minimize"):
-            raise ValueError(f"objective.direction={self.direction!r} must be 'maximize' or 'minimize'")
+            raise FieldError("direction", f"{self.direction!r} must be 'maximize' or 'minimize'"
+                                          f"{did_you_mean(self.direction, ('maximize', 'minimize'))}")
 
     @property
     def maximize(self) -> bool:

@@ -5,7 +5,8 @@ import yaml
 from bench_helpers import TINY, per_spec_data, tiny_data
 from conftest import ROOT, run_cli
 
-from agenthpo.bench import BenchmarkRun, SuiteError, aggregate, load_suite, parse_suite
+from agenthpo.bench import BenchmarkRun, aggregate, load_suite, parse_suite
+from agenthpo.errors import FieldError
 
 
 @pytest.mark.parametrize("change, message", [
@@ -18,7 +19,7 @@ from agenthpo.bench import BenchmarkRun, SuiteError, aggregate, load_suite, pars
     ({"human_trials": -1}, "human_trials: -1 must be an integer >= 0"),
 ])
 def test_a_bad_suite_names_the_field_and_the_value(tmp_path, change, message):
-    with pytest.raises(SuiteError) as error:
+    with pytest.raises(FieldError) as error:
         parse_suite(tiny_data(**change), tmp_path, "suite.yaml")
     assert str(error.value).startswith("suite.yaml: ") and message in str(error.value)
 
@@ -30,18 +31,18 @@ def test_a_bad_suite_names_the_field_and_the_value(tmp_path, change, message):
     ({"specs": [5]}, "specs[0]: 5 must be a spec path or a mapping with 'path'"),
 ])
 def test_a_near_miss_is_told_the_name_it_was_meant_to_be(tmp_path, change, message):
-    with pytest.raises(SuiteError) as error:
+    with pytest.raises(FieldError) as error:
         parse_suite(tiny_data(**change), tmp_path, "suite.yaml")
     assert str(error.value).startswith("suite.yaml: ") and message in str(error.value)
 
 
 def test_a_bad_override_names_the_option_and_the_command_line():
     suite = load_suite(TINY)
-    with pytest.raises(SuiteError) as error:
+    with pytest.raises(FieldError) as error:
         suite.with_overrides(proposers=["random", "tpee"])
     assert (error.value.path, error.value.source) == ("proposers[1]", "command line")
     assert "did you mean 'tpe'?" in str(error.value)
-    with pytest.raises(SuiteError, match=r"^command line: --human-trials: -1 must be an integer >= 0$"):
+    with pytest.raises(FieldError, match=r"^command line: --human-trials: -1 must be an integer >= 0$"):
         suite.with_overrides(human_trials=-1)
 
 
@@ -75,7 +76,7 @@ def test_the_cli_exits_2_on_a_bad_suite_or_override(tmp_path):
 def test_a_bad_suite_entry_names_the_entry_field_and_the_value(tmp_path, entry, message):
     data = tiny_data()
     data["specs"][0] = {**data["specs"][0], **entry}
-    with pytest.raises(SuiteError) as error:
+    with pytest.raises(FieldError) as error:
         parse_suite(data, tmp_path, "suite.yaml")
     assert str(error.value).startswith("suite.yaml: ") and message in str(error.value)
 

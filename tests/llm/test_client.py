@@ -2,8 +2,9 @@ import pytest
 from conftest import quadratic_spec
 from scripted_llm import ScriptedLLM
 
+from agenthpo.errors import FieldError
 from agenthpo.llm import LLMClient, LLMConfig, LLMError, parse_json
-from agenthpo.spec import SpecError, parse_spec
+from agenthpo.spec import parse_spec
 
 
 @pytest.fixture
@@ -69,11 +70,11 @@ def test_parse_json_rejects_prose():
 
 
 def test_a_key_in_a_spec_is_refused_and_never_serialised(sqlite_uri):
-    with pytest.raises(SpecError, match=r"llm.api_key: a key must not be written in a spec"):
+    with pytest.raises(FieldError, match=r"llm.api_key: a key must not be written in a spec"):
         parse_spec(quadratic_spec(sqlite_uri, llm={"api_key": "sk-123"}), base_dir=None)
     spec = parse_spec(quadratic_spec(sqlite_uri, llm={"api_key_env": "TEAM_KEY", "model": "gpt-4o"}), base_dir=None)
     assert "sk-" not in str(spec.to_json()) and spec.to_json()["llm"]["api_key_env"] == "TEAM_KEY"
-    with pytest.raises(SpecError, match=r"llm.temperature"):
+    with pytest.raises(FieldError, match=r"llm.temperature"):
         parse_spec(quadratic_spec(sqlite_uri, llm={"temperature": 5}), base_dir=None)
 
 
@@ -83,3 +84,23 @@ def test_portable_schema_mode_drops_what_hosted_strict_modes_refuse(server):
     client(server, structured_output="json_schema_portable").chat([{"role": "user", "content": "hi"}], schema=schema)
     sent = server.requests[0]["response_format"]["json_schema"]["schema"]
     assert sent == {"type": "object", "properties": {"n": {"type": "integer"}, "why": {"type": "string"}}}
+
+
+@pytest.mark.parametrize("given, path, shown", [
+    ({"temperature": 5}, "temperature", "5 outside [0, 2]"),
+    ({"temperature": "hot"}, "temperature", "'hot' outside [0, 2]"),
+    ({"timeout": 0}, "timeout", "0 must be a number > 0"),
+    ({"max_tokens": 8}, "max_tokens", "8 must be an integer >= 16"),
+    ({"structured_output": "json_shema"}, "structured_output", "(did you mean 'json_schema'?)"),
+    ({"temprature": 0.2}, "temprature", "(did you mean 'temperature'?)"),
+    ({"token": "sk-1"}, "token", "a key must not be written in a spec"),
+    ({"prices": {"prompt_per_milion": 1}}, "prices.prompt_per_milion", "(did you mean 'prompt_per_million'?)"),
+    ({"prices": {"prompt_per_million": "free"}}, "prices.prompt_per_million", "'free' must be a number"),
+])
+def test_llm_config_errors_are_relative_to_the_section_and_the_spec_adds_llm(sqlite_uri, given, path, shown):
+    with pytest.raises(FieldError) as raised:
+        LLMConfig.from_json(given)
+    assert raised.value.path == path and shown in raised.value.message, str(raised.value)
+    with pytest.raises(FieldError) as raised:
+        parse_spec(quadratic_spec(sqlite_uri, llm=given), base_dir=None)
+    assert raised.value.path == f"llm.{path}"

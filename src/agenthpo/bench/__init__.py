@@ -24,13 +24,12 @@ from agenthpo.bench.suite import (
     MARKS,
     Suite,
     SuiteEntry,
-    SuiteError,
     load_suite,
     parse_suite,
 )
 
 __all__ = [
     "DEFAULT_HUMAN_TRIALS", "ENGINES", "HUMAN_SEED_OFFSET", "MARKS", "BenchmarkRun", "Cell", "Results",
-    "StudyOutcome", "Suite", "SuiteEntry", "SuiteError", "aggregate", "improvement", "load_suite", "outcome",
+    "StudyOutcome", "Suite", "SuiteEntry", "aggregate", "improvement", "load_suite", "outcome",
     "parse_suite", "run_study",
 ]

@@ -31,9 +31,6 @@ _ENTRY_FIELDS = {"path", "start", "repeats", "human_trials"}
 _FIELDS = {"name", "specs", "proposers", "repeats", "trials", "seed", "human_trials", "tracking_uri", "out"}
 _COMMAND_LINE = "command line"
 
-# A suite file that cannot run; the message names the field path and the bad value.
-SuiteError = FieldError
-
 
 @dataclass(frozen=True)
 class SuiteEntry:

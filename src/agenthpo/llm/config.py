@@ -1,12 +1,19 @@
 """Where the LLM is and how to talk to it. The API key is never part of a spec: only the name of
-the environment variable that holds it, so specs, tags and artifacts cannot leak it."""
+the environment variable that holds it, so specs, tags and artifacts cannot leak it.
+
+Errors are FieldErrors whose paths are relative to the spec's `llm:` section (`temperature`,
+`prices.prompt_per_million`); the spec parser adds `llm.`.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 # json_schema: the full schema (llama.cpp, vLLM and Ollama grammars enforce bounds and lengths);
@@ -15,19 +22,53 @@ DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 STRUCTURED_MODES = ("json_schema", "json_schema_portable", "json_object", "none")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_float(value: Any) -> Any:
+    """A price as a float (numbers and numeric strings, as before); anything else is left for the check."""
+    try:
+        return value if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 @dataclass(frozen=True)
 class Prices:
-    """USD per million tokens; zero for a local model."""
+    """USD per million tokens; zero for a local model.
+
+    Raises:
+        FieldError: `prompt_per_million` / `completion_per_million` when not a finite number.
+    """
 
     prompt_per_million: float = 0.0
     completion_per_million: float = 0.0
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if not _is_number(getattr(self, f.name)) or math.isnan(getattr(self, f.name)):
+                raise FieldError(f.name, f"{getattr(self, f.name)!r} must be a number (USD per million tokens)")
+
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.prompt_per_million + completion_tokens * self.completion_per_million) / 1e6
+
+    @classmethod
+    def from_json(cls, data: Any) -> Prices:
+        if not isinstance(data, Mapping):
+            raise FieldError("", f"{data!r} must be a mapping of prompt_per_million and completion_per_million")
+        reject_unknown(data, {f.name for f in fields(cls)})
+        return cls(**{k: _as_float(v) for k, v in data.items()})
 
 
 @dataclass(frozen=True)
 class LLMConfig:
+    """The spec's `llm:` section.
+
+    Raises:
+        FieldError: the field's name (`temperature`, `max_tokens`, ...) for a value of the wrong type or range.
+    """
+
     base_url: str | None = None  # None: OPENAI_BASE_URL, else the local llama.cpp server
     model: str | None = None  # None: AGENTHPO_LLM_MODEL, else whatever the server serves
     api_key_env: str = DEFAULT_KEY_ENV
@@ -39,16 +80,24 @@ class LLMConfig:
     prices: Prices = field(default_factory=Prices)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.temperature <= 2.0:
-            raise ValueError(f"llm.temperature={self.temperature!r} outside [0, 2]")
-        if self.timeout <= 0:
-            raise ValueError(f"llm.timeout={self.timeout!r} must be > 0 seconds")
+        for name in ("base_url", "model", "api_key_env"):
+            value = getattr(self, name)
+            if not isinstance(value, str) and (value is not None or name == "api_key_env"):
+                raise FieldError(name, f"{value!r} must be a string")
+        if not _is_number(self.temperature) or not 0.0 <= self.temperature <= 2.0:
+            raise FieldError("temperature", f"{self.temperature!r} outside [0, 2]; give a number in that range "
+                                            f"(lower is more deterministic)")
+        if not _is_number(self.timeout) or self.timeout <= 0:
+            raise FieldError("timeout", f"{self.timeout!r} must be a number > 0 (seconds)")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ValueError(f"llm.max_retries={self.max_retries!r} must be an integer >= 0")
+            raise FieldError("max_retries", f"{self.max_retries!r} must be an integer >= 0")
         if not isinstance(self.max_tokens, int) or self.max_tokens < 16:
-            raise ValueError(f"llm.max_tokens={self.max_tokens!r} must be an integer >= 16")
+            raise FieldError("max_tokens", f"{self.max_tokens!r} must be an integer >= 16")
         if self.structured_output not in STRUCTURED_MODES:
-            raise ValueError(f"llm.structured_output={self.structured_output!r} not one of {list(STRUCTURED_MODES)}")
+            raise FieldError("structured_output", f"{self.structured_output!r} is not one of {list(STRUCTURED_MODES)}"
+                                                  f"{did_you_mean(self.structured_output, STRUCTURED_MODES)}")
+        if not isinstance(self.prices, Prices):
+            raise FieldError("prices", f"{self.prices!r} must be a Prices")
 
     def resolved(self) -> LLMConfig:
         """With the environment's defaults filled in (OPENAI_BASE_URL, AGENTHPO_LLM_MODEL)."""
@@ -66,23 +115,15 @@ class LLMConfig:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LLMConfig:
-        data = dict(data)
+        """The section from its JSON/YAML mapping; FieldError paths relative to it (`api_key`, `prices.x`)."""
+        if not isinstance(data, Mapping):
+            raise FieldError("", f"{data!r} must be a mapping")
         for secret in ("api_key", "key", "token"):
             if secret in data:
-                raise ValueError(f"llm.{secret}: a key must not be written in a spec; put it in an environment "
-                                 f"variable and name that variable in llm.api_key_env")
-        allowed = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"llm.{unknown[0]}: unknown field (allowed: {sorted(allowed)})")
-        prices = data.pop("prices", None) or {}
-        if not isinstance(prices, Mapping):
-            raise ValueError(f"llm.prices={prices!r} must be a mapping")
-        unknown_prices = sorted(set(prices) - {"prompt_per_million", "completion_per_million"})
-        if unknown_prices:
-            raise ValueError(f"llm.prices.{unknown_prices[0]}: unknown field "
-                             f"(allowed: ['completion_per_million', 'prompt_per_million'])")
-        for numeric in ("temperature", "timeout"):
-            if numeric in data and (not isinstance(data[numeric], int | float) or isinstance(data[numeric], bool)):
-                raise ValueError(f"llm.{numeric}={data[numeric]!r} must be a number")
-        return cls(**data, prices=Prices(**{k: float(v) for k, v in prices.items()}))
+                raise FieldError(secret, "a key must not be written in a spec; put it in an environment variable "
+                                         "and name that variable in llm.api_key_env")
+        reject_unknown(data, {f.name for f in fields(cls)})
+        data = dict(data)
+        with prefixed("prices"):
+            prices = Prices.from_json(data.pop("prices", None) or {})
+        return cls(**data, prices=prices)
