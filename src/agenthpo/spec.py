@@ -19,14 +19,13 @@ import yaml
 from agenthpo.cluster import ClusterOptions, parse_cluster
 from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
 from agenthpo.llm.config import LLMConfig
+from agenthpo.proposers import PROPOSERS, uses_llm
 from agenthpo.space import SearchSpace
 from agenthpo.trial import Objective
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # The LLM Creator with a model-based safeguard (proposers/agent.py).
 DEFAULT_PROPOSER = "agent"
-# Proposers whose Creator is an LLM (they need an endpoint; the local server is started if none is set).
-LLM_PROPOSERS = ("llm", "agent")
 # The study stops once this many trials have failed (Katib's maxFailedTrialCount).
 DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -95,7 +94,7 @@ class StudySpec:
     @property
     def uses_llm(self) -> bool:
         """The Creator is an LLM; then the Executor's and the final analysis use it too."""
-        return self.proposer.name in LLM_PROPOSERS
+        return uses_llm(self.proposer.name)
 
     @property
     def experiment_name(self) -> str:
@@ -204,8 +203,6 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
         proposer = ProposerSpec(proposer_data["name"], {k: v for k, v in proposer_data.items() if k != "name"})
     else:
         raise FieldError("proposer", f"{proposer_data!r} must be a name or a mapping with 'name'")
-    from agenthpo.proposers import PROPOSERS  # late: proposers import the spec's value objects
-
     if proposer.name not in PROPOSERS:
         raise FieldError("proposer", f"{proposer.name!r} is not one of {sorted(PROPOSERS)}"
                                      f"{did_you_mean(proposer.name, PROPOSERS)}")

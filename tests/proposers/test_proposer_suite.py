@@ -9,10 +9,11 @@ import pytest
 from scripted_llm import ScriptedLLM
 
 from agenthpo.llm import LLMConfig
-from agenthpo.proposers import PROPOSERS, ProposerContext, SpaceExhausted
+from agenthpo.proposers import PROPOSERS, ProposerContext, SpaceExhausted, uses_llm
 from agenthpo.proposers import make_proposer as make_any
+from agenthpo.proposers.base import with_pending
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, SearchSpace
-from agenthpo.trial import SOURCES, Objective, TrialRecord, TrialState
+from agenthpo.trial import SOURCES, Objective, Proposal, TrialRecord, TrialState
 
 OBJECTIVE = Objective("score", "maximize")
 SPACE = SearchSpace([
@@ -133,3 +134,23 @@ def test_llm_proposers_use_the_llm_and_record_usage(name):
     assert proposals[0].source == "llm"
     assert proposals[0].metrics["creator_prompt_tokens"] == 100 and proposals[0].tags["repair"] == "none"
     assert "scripted rationale" in proposals[0].rationale
+
+
+def test_says_whether_it_uses_an_llm(name):
+    assert uses_llm(name) is PROPOSERS[name].uses_llm is make_proposer(name, OBJECTIVE, 0).uses_llm
+    assert uses_llm(name) == (name in ("llm", "agent"))
+    with pytest.raises(ValueError, match="is not one of"):
+        uses_llm("no_such_proposer")
+
+
+def test_pending_trials_are_taken(name):
+    # Proposers are combined by passing each other's candidates as RUNNING trials: never proposed again.
+    tiny = SearchSpace([CategoricalParam("a", ("x", "y")), IntParam("b", 0, 1)])
+    history = [TrialRecord(1, {"a": "x", "b": 0}, TrialState.FINISHED, 1.0),
+               TrialRecord(2, {"a": "x", "b": 1}, TrialState.FINISHED, 2.0)]
+    pending = with_pending(history, [Proposal({"a": "y", "b": 0}, "llm")])
+    assert pending[-1] == TrialRecord(3, {"a": "y", "b": 0}, TrialState.RUNNING, source="llm")
+    (last,) = make_proposer(name, OBJECTIVE, seed=0).propose(tiny, pending, 1)
+    assert last.params == {"a": "y", "b": 1}
+    with pytest.raises(SpaceExhausted):
+        make_proposer(name, OBJECTIVE, seed=0).propose(tiny, with_pending(pending, [last]), 1)

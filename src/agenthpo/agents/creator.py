@@ -137,10 +137,9 @@ def check_answer(space: SearchSpace, content: str, taken: set[tuple], limit: int
 
 def propose_with_llm(client: LLMClient, background: Background, space: SearchSpace,
                      history: Sequence[TrialRecord], objective: Objective, n: int, taken: set[tuple],
-                     seed: int | None = None, needed: int | None = None) -> CreatorResult:
-    """One structured request for n configurations and, if fewer than `needed` (default n) are usable,
-    one repair round that says what was wrong."""
-    needed = n if needed is None else needed
+                     seed: int | None = None) -> CreatorResult:
+    """One structured request for n configurations and, if fewer are usable, one repair round that says
+    what was wrong."""
     before = client.usage.snapshot()
     schema_in_prompt = not client.config.structured_output.startswith("json_schema")
     messages = build_messages(background, space, history, objective, n, schema_in_prompt)
@@ -150,9 +149,9 @@ def propose_with_llm(client: LLMClient, background: Background, space: SearchSpa
     except LLMError as exc:
         return CreatorResult([], [], client.usage.since(before), error=str(exc))
     configs, problems = check_answer(space, reply.content, taken, n)
-    if len(configs) >= needed:
+    if len(configs) >= n:
         return CreatorResult(configs, problems, client.usage.since(before))
-    missing = needed - len(configs)
+    missing = n - len(configs)
     repair = messages + [
         {"role": "assistant", "content": reply.content[:4000]},
         {"role": "user", "content": "That answer could not be used: " + "; ".join(problems or ["too few configs"])

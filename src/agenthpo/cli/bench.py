@@ -30,7 +30,7 @@ class _Bench(_BaseCommand):
     def take_action(self, args: argparse.Namespace) -> int:
         from agenthpo.bench import BenchmarkRun, load_suite
         from agenthpo.llm import local_server
-        from agenthpo.spec import LLM_PROPOSERS
+        from agenthpo.proposers import uses_llm
         from agenthpo.tracking import MlflowBenchmarkStore
 
         suite = load_suite(args.suite).with_overrides(repeats=args.repeats, trials=args.trials,
@@ -48,7 +48,7 @@ class _Bench(_BaseCommand):
             # One local server for all LLM studies (when neither the specs nor the environment name an endpoint),
             # started when the first of them is to train.
             nonlocal started_llm
-            probe = suite.study_spec(suite.entries[0], next(p for p in suite.proposers if p in LLM_PROPOSERS), 0)
+            probe = suite.study_spec(suite.entries[0], next(p for p in suite.proposers if uses_llm(p)), 0)
             with_llm, started_llm = _with_local_llm(probe)
             return None if with_llm is probe else (with_llm.llm.base_url, with_llm.llm.model)
 
@@ -63,10 +63,10 @@ class _Bench(_BaseCommand):
                   f"best {outcome.objective.metric}={'-' if best is None else f'{best:.5g}'}  "
                   f"{outcome.wall_seconds:.1f}s", flush=True)
 
-        uses_llm = any(p in LLM_PROPOSERS for p in suite.proposers)
+        any_llm = any(uses_llm(p) for p in suite.proposers)
         try:
             runner = BenchmarkRun(suite, MlflowBenchmarkStore(suite.tracking_uri), engine=args.engine,
-                                  workdir=Path(args.workdir), llm_endpoint=local_endpoint if uses_llm else None,
+                                  workdir=Path(args.workdir), llm_endpoint=local_endpoint if any_llm else None,
                                   on_study=show)
             results = runner.run()
         except local_server.LocalServerError as exc:

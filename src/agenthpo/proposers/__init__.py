@@ -1,4 +1,5 @@
-"""Proposers by name. Every one is built as `factory(objective, seed, **options)`."""
+"""Proposers by name. Every one is built as `factory(objective, seed, context, **options)`, says whether
+it uses an LLM (`uses_llm`), and is used only through `propose(space, history, n)`."""
 
 from __future__ import annotations
 
@@ -19,12 +20,22 @@ PROPOSERS: dict[str, ProposerFactory] = {
 }
 
 
-def make_proposer(name: str, objective: Objective, seed: int, options: dict[str, Any] | None = None,
-                  context: ProposerContext | None = None) -> Proposer:
+def _factory(name: str) -> ProposerFactory:
     try:
-        factory = PROPOSERS[name]
+        return PROPOSERS[name]
     except KeyError:
         raise ValueError(f"proposer={name!r} is not one of {sorted(PROPOSERS)}") from None
+
+
+def uses_llm(name: str) -> bool:
+    """Whether the named proposer's Creator is an LLM (then it needs an endpoint, and the study's
+    analyses use one too). ValueError for an unknown name."""
+    return bool(_factory(name).uses_llm)
+
+
+def make_proposer(name: str, objective: Objective, seed: int, options: dict[str, Any] | None = None,
+                  context: ProposerContext | None = None) -> Proposer:
+    factory = _factory(name)
     try:
         return factory(objective, seed, context, **(options or {}))
     except TypeError as exc:
@@ -32,4 +43,4 @@ def make_proposer(name: str, objective: Objective, seed: int, options: dict[str,
 
 
 __all__ = ["PROPOSERS", "AgentProposer", "LLMProposer", "Proposer", "ProposerContext", "RandomProposer",
-           "SpaceExhausted", "TPEProposer", "make_proposer"]
+           "SpaceExhausted", "TPEProposer", "make_proposer", "uses_llm"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from agenthpo.llm.config import LLMConfig
 from agenthpo.space import Scalar, SearchSpace
-from agenthpo.trial import Objective, Proposal, TrialRecord
+from agenthpo.trial import Objective, Proposal, TrialRecord, TrialState
 
 # How often a proposer redraws before it concludes the untried part of the space is too small.
 MAX_REDRAWS = 200
@@ -28,9 +28,13 @@ class SpaceExhausted(RuntimeError):
 @runtime_checkable
 class Proposer(Protocol):
     name: str
+    uses_llm: bool  # its Creator is an LLM: it needs an endpoint, and the study's analyses use one too
 
     def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int) -> list[Proposal]:
-        """Return n distinct valid configurations that differ from every one in the history."""
+        """Return n distinct valid configurations that differ from every one in the history.
+
+        Every trial of the history is taken, whatever its state: configurations proposed but not yet
+        trained travel as RUNNING records (see `with_pending`), which is how proposers are combined."""
         ...
 
 
@@ -38,6 +42,15 @@ def history_rng(seed: int, history: Sequence[TrialRecord], salt: int = 0) -> np.
     """A generator that depends on the seed and on how far the study is, so that each pipeline
     step, started afresh, draws something new while staying reproducible."""
     return np.random.default_rng([seed, len(history), salt])
+
+
+def with_pending(history: Sequence[TrialRecord], proposals: Sequence[Proposal]) -> list[TrialRecord]:
+    """The history with the proposals appended as RUNNING trials, numbered past it: another proposer
+    given this avoids them (as a round's opened trials are avoided, study.create_round) but learns
+    nothing from them, having no result."""
+    start = max((t.number for t in history), default=0) + 1
+    return [*history, *(TrialRecord(number=start + i, params=p.params, state=TrialState.RUNNING, source=p.source)
+                        for i, p in enumerate(proposals))]
 
 
 def tried_keys(space: SearchSpace, history: Sequence[TrialRecord]) -> set[tuple]:
@@ -84,5 +97,7 @@ class ProposerContext:
 
 
 class ProposerFactory(Protocol):
+    uses_llm: bool
+
     def __call__(self, objective: Objective, seed: int, context: ProposerContext | None = None,
                  **options) -> Proposer: ...

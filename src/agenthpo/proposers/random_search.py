@@ -11,6 +11,7 @@ from agenthpo.trial import Objective, Proposal, TrialRecord
 
 class RandomProposer:
     name = "random"
+    uses_llm = False
 
     def __init__(self, objective: Objective, seed: int = 0, context: ProposerContext | None = None,
                  source: str = "random"):

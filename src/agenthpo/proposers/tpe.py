@@ -28,6 +28,7 @@ DEFAULT_STARTUP_TRIALS = 10
 
 class TPEProposer:
     name = "tpe"
+    uses_llm = False
 
     def __init__(self, objective: Objective, seed: int = 0, context: ProposerContext | None = None,
                  n_startup_trials: int = DEFAULT_STARTUP_TRIALS, multivariate: bool = False,
@@ -40,9 +41,9 @@ class TPEProposer:
         self.multivariate = bool(multivariate)
         self.source = source
 
-    def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int,
-                taken: set[tuple] | None = None) -> list[Proposal]:
-        """`taken` adds configurations to avoid besides the history's (e.g. other candidates)."""
+    def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int) -> list[Proposal]:
+        """Pending configurations (RUNNING trials: a round's opened trials, another proposer's candidates)
+        are avoided but not replayed: they have no result to learn from."""
         check_n(n)
         import optuna
 
@@ -61,7 +62,8 @@ class TPEProposer:
             if frozen is not None:
                 study.add_trial(frozen)
 
-        taken = tried_keys(space, history) | (taken or set())
+        trained = len(study.trials)  # pending trials are not counted: nothing was learnt from them
+        taken = tried_keys(space, history)
         proposals = []
         for _ in range(n):
             for _ in range(MAX_REDRAWS):
@@ -76,7 +78,7 @@ class TPEProposer:
                 raise SpaceExhausted(f"tpe: no untried configuration in {MAX_REDRAWS} asks")
             taken.add(key)
             phase = "startup (random)" if len(study.trials) <= self.n_startup_trials else "TPE model"
-            proposals.append(Proposal(config, self.source, f"Optuna TPE, {phase}, after {len(history)} trials"))
+            proposals.append(Proposal(config, self.source, f"Optuna TPE, {phase}, after {trained} trials"))
         return proposals
 
 
