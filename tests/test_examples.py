@@ -21,10 +21,10 @@ CPU_FOLDERS = {"examples", "analytic"}
 def test_example_loads_and_fits_its_task(path):
     spec = load_spec(path)
     task = load_task(spec.task)
-    assert spec.objective == task.objective, f"{path.name}: objective differs from the plug-in's"
-    assert spec.space.names == task.space.names, f"{path.name}: hyperparameters differ from the plug-in's space"
+    assert spec.objective == task.default_objective, f"{path.name}: objective differs from the plug-in's"
+    assert spec.space.names == task.default_space.names, f"{path.name}: hyperparameters differ from the plug-in's space"
     for param in spec.space:
-        assert type(param) is type(task.space.param(param.name)), f"{path.name}: {param.name} changes kind"
+        assert type(param) is type(task.default_space.param(param.name)), f"{path.name}: {param.name} changes kind"
     assert spec.description.strip(), f"{path.name}: the Creator needs a description"
 
 

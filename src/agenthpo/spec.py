@@ -21,6 +21,7 @@ from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
 from agenthpo.llm.config import LLMConfig
 from agenthpo.proposers import PROPOSERS, uses_llm
 from agenthpo.space import SearchSpace
+from agenthpo.tasks import check_task
 from agenthpo.trial import Objective
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -217,6 +218,8 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     tracking_uri = _expand_env(_optional(data, "tracking_uri", str, default=DEFAULT_TRACKING_URI), "tracking_uri")
     experiment = _optional(data, "experiment", str, default=None)
     task_options = _optional(data, "task_options", Mapping, default={}) or {}
+    # The plug-in's declared options and metrics: a typo or an unreported metric fails here, not in every trial.
+    check_task(task, task_options, objective.metric)
     llm_data = _optional(data, "llm", Mapping, default={}) or {}
     with prefixed("llm"):
         llm = LLMConfig.from_json(llm_data)

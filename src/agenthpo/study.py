@@ -78,10 +78,11 @@ def open_study(spec: StudySpec, store: StudyStore) -> StudyOpened:
     check_data_contract(spec, store, study_id, task, ctx)
     history = store.history(study_id)
     if not history:
-        # Profiled once, for the Creator's background; a task may have no profile() (then {}).
+        # Profiled once, for the Creator's background; a task may have no profile (then nothing is written).
         profile = getattr(task, "profile", None)
-        if profile is not None:
-            store.write_profile(study_id, profile(ctx))
+        statistics = profile(ctx) if profile is not None else {}
+        if statistics:
+            store.write_profile(study_id, statistics)
     used, failed = counted(history)
     return StudyOpened(study_id, used, failed)
 
@@ -99,6 +100,8 @@ def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task,
     except (OSError, ValueError) as exc:  # missing or unreadable data: a failed contract, said plainly
         reports = [ContractReport(table=str(spec.data or spec.task), checked=0, rows=0,
                                   failures=(f"cannot read the data: {exc}",))]
+    if not reports:
+        return  # the task has no contract (TaskPlugin's default): nothing to record
     store.write_contract(study_id, [r.to_json() for r in reports], fingerprint)
     enforce(spec.data or spec.task, reports)
 

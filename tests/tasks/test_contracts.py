@@ -45,9 +45,9 @@ def test_a_clean_table_passes_and_unknown_expectations_are_refused():
 
 def test_spec_written_expectations_are_checked():
     assert user_expectations([{"expect": "column_to_exist", "column": "a"}]) == [expect("column_to_exist", column="a")]
-    with pytest.raises(ValueError, match=r"task_options.expectations\[0\]=\{'column': 'a'\} must be a mapping"):
+    with pytest.raises(ValueError, match=r"task_options.expectations: \[\{'column': 'a'\}\] must be a list of"):
         user_expectations([{"column": "a"}])
-    with pytest.raises(ValueError, match=r"task_options.expectations='ph' must be a list"):
+    with pytest.raises(ValueError, match=r"task_options.expectations: 'ph' must be a list"):
         user_expectations("ph")
 
 

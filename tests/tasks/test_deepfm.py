@@ -31,10 +31,10 @@ def ratings(rows) -> pd.DataFrame:
 
 def test_registry_resolves_and_the_space_holds_table_2_params():
     task = load_task("deepfm")
-    assert task.name == "deepfm" and task.objective.metric == "auc" and task.objective.maximize
-    assert set(task.space.names) == TABLE_2
-    assert task.space.param("learning_rate").log and task.space.param("weight_decay").log
-    for layout in task.space.param("hidden_units").choices:
+    assert task.name == "deepfm" and task.default_objective.metric == "auc" and task.default_objective.maximize
+    assert set(task.default_space.names) == TABLE_2
+    assert task.default_space.param("learning_rate").log and task.default_space.param("weight_decay").log
+    for layout in task.default_space.param("hidden_units").choices:
         assert hidden_layer_sizes(layout)
 
 
@@ -86,6 +86,7 @@ def test_log_loss():
 def test_one_short_trial_learns_and_logs_curves():
     ctx = TrialContext(options=TINY_SLICE, seed=0)
     metrics = load_task("deepfm").train(SMALL, ctx)
+    assert set(metrics) <= set(load_task("deepfm").metrics), "train() returns a metric it does not declare"
     assert set(ctx.curves) == {"train_loss", "validation_loss", "validation_auc"}
     assert all([step for step, _ in curve] == [1, 2] for curve in ctx.curves.values())
     assert metrics["auc"] == metrics["validation_auc"] == ctx.curves["validation_auc"][-1][1]
@@ -119,15 +120,15 @@ def test_data_contract_passes_on_movielens_and_rejects_a_ten_point_scale(tmp_pat
 def test_example_specs_load_and_name_this_task(path):
     spec = load_spec(EXAMPLES / path)
     task = load_task(spec.task)
-    assert spec.task == "deepfm" and spec.objective == task.objective and spec.data is None
-    assert set(spec.space.names) == set(task.space.names) == TABLE_2
+    assert spec.task == "deepfm" and spec.objective == task.default_objective and spec.data is None
+    assert set(spec.space.names) == set(task.default_space.names) == TABLE_2
     for param in spec.space:
-        assert param.kind == task.space.param(param.name).kind
+        assert param.kind == task.default_space.param(param.name).kind
 
 
 def test_bad_options_and_missing_data_are_clear_errors(tmp_path):
     task = load_task("deepfm")
-    with pytest.raises(ValueError, match=r"task_options.split='latest' must be one of"):
+    with pytest.raises(ValueError, match=r"task_options.split: 'latest' must be one of"):
         task.train(SMALL, TrialContext(options={"split": "latest"}))
     with pytest.raises(ValueError, match=r"hidden_units='wide' must be layer widths"):
         task.train({**SMALL, "hidden_units": "wide"}, TrialContext())

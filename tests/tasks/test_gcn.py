@@ -28,16 +28,18 @@ def task():
 
 
 def test_space_holds_the_table_2_parameters(task):
-    assert set(task.space.names) == TABLE_2
-    assert task.space.param("learning_rate").log and task.space.param("weight_decay").log
-    assert task.space.param("hidden_size").kind == "ordinal" and task.space.param("activation").kind == "categorical"
-    assert task.objective.metric == "accuracy" and task.objective.maximize
-    task.space.validate({**KIPF, "epochs": 200})  # Kipf & Welling's setting is in the space
+    assert set(task.default_space.names) == TABLE_2
+    assert task.default_space.param("learning_rate").log and task.default_space.param("weight_decay").log
+    space = task.default_space
+    assert space.param("hidden_size").kind == "ordinal" and space.param("activation").kind == "categorical"
+    assert task.default_objective.metric == "accuracy" and task.default_objective.maximize
+    task.default_space.validate({**KIPF, "epochs": 200})  # Kipf & Welling's setting is in the space
 
 
 def test_one_short_trial_on_cora_learns_and_logs_curves(task):
     ctx = TrialContext(str(PLANETOID), {"dataset": "cora", **FAST}, seed=0)
     metrics = task.train(KIPF, ctx)
+    assert set(metrics) <= set(task.metrics), "train() returns a metric it does not declare"
     assert set(ctx.curves) == {"train_loss", "validation_loss", "validation_accuracy"}
     assert [step for step, _ in ctx.curves["validation_accuracy"]] == list(range(1, 16))
     assert metrics["accuracy"] == metrics["validation_accuracy"] == ctx.curves["validation_accuracy"][-1][1]
@@ -60,11 +62,11 @@ def test_a_diverging_run_fails(task):
 
 
 def test_bad_options_are_clear_errors(task):
-    with pytest.raises(ValueError, match=r"task_options.threads=0 must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"task_options.threads: 0 must be an integer >= 1"):
         task.train(KIPF, TrialContext(str(PLANETOID), {"threads": 0}))
-    with pytest.raises(ValueError, match=r"task_options.dataset='ogbn-arxiv' must be one of"):
+    with pytest.raises(ValueError, match=r"task_options.dataset: 'ogbn-arxiv' must be one of"):
         task.train(KIPF, TrialContext(str(PLANETOID), {"dataset": "ogbn-arxiv", **FAST}))
-    with pytest.raises(ValueError, match=r"task_options.features='bert' must be one of \['given', 'identity'"):
+    with pytest.raises(ValueError, match=r"task_options.features: 'bert' must be one of \['given', 'identity'"):
         task.profile(TrialContext(str(PLANETOID), {"features": "bert"}))
     with pytest.raises(ValueError, match=r"data='/missing/planetoid' is not a folder"):
         task.train(KIPF, TrialContext("/missing/planetoid", FAST))
@@ -84,12 +86,12 @@ def test_profile_and_contract_on_cora(task):
 @pytest.mark.parametrize("path", ["examples/cora-gcn.yaml", "examples/gpu/cora-gcn.yaml"])
 def test_example_specs_name_this_task_and_its_space(task, path):
     spec = load_spec(ROOT / path)
-    assert spec.task == "node-classification" and spec.objective == task.objective
+    assert spec.task == "node-classification" and spec.objective == task.default_objective
     assert set(spec.space.names) == TABLE_2
     assert spec.proposer.name == "agent" and spec.budget.trials == 10 and spec.budget.max_failed_trials == 3
     assert spec.task_options["dataset"] == "cora" and (Path(spec.data) / "ind.cora.graph").exists()
     for param in spec.space:  # the example may narrow the plug-in's ranges, never widen them
-        own = task.space.param(param.name)
+        own = task.default_space.param(param.name)
         if param.kind in ("float", "int"):
             assert own.low <= param.low <= param.high <= own.high, param.name
         else:

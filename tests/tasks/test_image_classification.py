@@ -41,10 +41,10 @@ def write_zip(path: Path, files: dict[str, bytes]) -> Path:
 
 def test_space_holds_table_2_params():
     task = load_task("image-classification")
-    assert set(task.space.names) == SPACE
-    assert task.objective.metric == "accuracy" and task.objective.maximize
-    assert task.space.param("learning_rate").log and task.space.param("weight_decay").log
-    assert set(task.space.param("model").choices) == {"resnet18", "resnet18d", "seresnet18", "skresnet18"}
+    assert set(task.default_space.names) == SPACE
+    assert task.default_objective.metric == "accuracy" and task.default_objective.maximize
+    assert task.default_space.param("learning_rate").log and task.default_space.param("weight_decay").log
+    assert set(task.default_space.param("model").choices) == {"resnet18", "resnet18d", "seresnet18", "skresnet18"}
 
 
 @pytest.mark.slow
@@ -52,6 +52,7 @@ def test_trains_a_short_trial_on_cifar_with_curves(cifar):
     task = load_task("image-classification")
     ctx = TrialContext(str(cifar), {"max_train_samples": 96, "max_eval_samples": 32, "threads": 1}, seed=0)
     metrics = task.train(SMALL, ctx)
+    assert set(metrics) <= set(task.metrics), "train() returns a metric it does not declare"
     assert set(ctx.curves) == {"train_loss", "train_accuracy", "validation_loss", "validation_accuracy"}
     assert [step for step, _ in ctx.curves["validation_accuracy"]] == [1, 2]
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["accuracy"] == metrics["validation_accuracy"]
@@ -166,8 +167,8 @@ def test_contract_checks_a_csv_listing(tmp_path):
 def test_example_specs_load_with_the_task_space(path):
     spec = load_spec(path)
     task = load_task(spec.task)
-    assert spec.task == "image-classification" and spec.objective == task.objective
-    assert set(spec.space.names) == set(task.space.names)
+    assert spec.task == "image-classification" and spec.objective == task.default_objective
+    assert set(spec.space.names) == set(task.default_space.names)
     assert Path(spec.data).exists(), spec.data
     assert spec.proposer.name == "agent" and spec.budget.trials == 10 and spec.budget.max_failed_trials == 3
     gpu = path.parent.name == "gpu"
@@ -176,10 +177,10 @@ def test_example_specs_load_with_the_task_space(path):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"max_train_samples": -3}, r"task_options.max_train_samples=-3 must be an integer >= 1"),
-    ({"image_size": "big"}, r"task_options.image_size='big' must be an integer >= 8"),
-    ({"validation_fraction": 1.5}, r"task_options.validation_fraction=1.5 must be a number in \(0, 1\)"),
-    ({"augment": "yes"}, r"task_options.augment='yes' must be true or false"),
+    ({"max_train_samples": -3}, r"task_options.max_train_samples: -3 must be an integer >= 1"),
+    ({"image_size": "big"}, r"task_options.image_size: 'big' must be an integer >= 8"),
+    ({"validation_fraction": 1.5}, r"task_options.validation_fraction: 1.5 must be a number in \(0, 1\)"),
+    ({"augment": "yes"}, r"task_options.augment: 'yes' must be true or false"),
     ({"validation_fraction": 0.5, "test_fraction": 0.45}, r"leave under 10% of the images for training"),
 ])
 def test_bad_options_are_clear_errors(tmp_path, options, message):

@@ -32,15 +32,16 @@ def tiny_graph(train, validation=((0, 1),), num_users=2, num_items=12) -> Intera
 
 def test_registry_resolves_and_the_space_holds_table_2_params():
     task = load_task("lightgcn")
-    assert task.name == "lightgcn" and task.objective.metric == "ndcg_at_10" and task.objective.maximize
-    assert set(task.space.names) == TABLE_2
-    assert task.space.param("learning_rate").log and task.space.param("weight_decay").log
+    assert task.name == "lightgcn" and task.default_objective.metric == "ndcg_at_10" and task.default_objective.maximize
+    assert set(task.default_space.names) == TABLE_2
+    assert task.default_space.param("learning_rate").log and task.default_space.param("weight_decay").log
 
 
 @pytest.mark.slow
 def test_one_short_trial_learns_and_logs_curves():
     ctx = TrialContext(options=TINY_SLICE, seed=0)
     metrics = load_task("lightgcn").train(SMALL, ctx)
+    assert set(metrics) <= set(load_task("lightgcn").metrics), "train() returns a metric it does not declare"
     assert set(ctx.curves) == {"train_loss", "validation_loss", "validation_ndcg_at_10", "validation_recall_at_10"}
     assert all([step for step, _ in curve] == [1, 2] for curve in ctx.curves.values())
     assert metrics["ndcg_at_10"] == metrics["validation_ndcg_at_10"] == ctx.curves["validation_ndcg_at_10"][-1][1]
@@ -132,17 +133,17 @@ def test_data_contract_passes_on_movielens_and_rejects_a_truncated_copy(tmp_path
 def test_example_specs_load_and_name_this_task(path):
     spec = load_spec(EXAMPLES / path)
     task = load_task(spec.task)
-    assert spec.task == "lightgcn" and spec.objective == task.objective and spec.data is None
-    assert set(spec.space.names) == set(task.space.names) == TABLE_2
+    assert spec.task == "lightgcn" and spec.objective == task.default_objective and spec.data is None
+    assert set(spec.space.names) == set(task.default_space.names) == TABLE_2
     for param in spec.space:
-        assert param.kind == task.space.param(param.name).kind
+        assert param.kind == task.default_space.param(param.name).kind
 
 
 def test_bad_options_and_missing_data_are_clear_errors(tmp_path):
     task = load_task("lightgcn")
-    with pytest.raises(ValueError, match=r"task_options.max_users=-3 must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"task_options.max_users: -3 must be an integer >= 1"):
         task.train(SMALL, TrialContext(options={"max_users": -3}))
-    with pytest.raises(ValueError, match=r"task_options.threads=0 must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"task_options.threads: 0 must be an integer >= 1"):
         task.train(SMALL, TrialContext(options={"threads": 0}))
     missing = tmp_path / "ratings.csv"
     with pytest.raises(ValueError, match=rf"data='{missing}' is not a file"):

@@ -77,11 +77,11 @@ def test_max_users_keeps_whole_histories_of_a_seeded_subset(bundled):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"split": "future"}, r"task_options.split='future' must be one of \['temporal', 'random'\]"),
-    ({"validation_fraction": 0.7}, r"task_options.validation_fraction=0.7 must be a number in \(0, 0.5\)"),
-    ({"test_fraction": "10%"}, r"task_options.test_fraction='10%' must be a number in \(0, 0.5\)"),
-    ({"split_seed": -1}, r"task_options.split_seed=-1 must be an integer >= 0"),
-    ({"max_users": 0}, r"task_options.max_users=0 must be an integer >= 1"),
+    ({"split": "future"}, r"task_options.split: 'future' must be one of \['temporal', 'random'\]"),
+    ({"validation_fraction": 0.7}, r"task_options.validation_fraction: 0.7 must be a number in \(0, 0.5\)"),
+    ({"test_fraction": "10%"}, r"task_options.test_fraction: '10%' must be a number in \(0, 0.5\)"),
+    ({"split_seed": -1}, r"task_options.split_seed: -1 must be an integer >= 0"),
+    ({"max_users": 0}, r"task_options.max_users: 0 must be an integer >= 1"),
 ])
 def test_bad_options_are_clear_errors(options, message):
     with pytest.raises(ValueError, match=message):

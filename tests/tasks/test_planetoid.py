@@ -93,9 +93,9 @@ def test_profile_is_json_and_describes_the_graph(planetoid_dir):
 
 
 def test_bad_options_and_paths_are_clear_errors(planetoid_dir, tmp_path):
-    with pytest.raises(ValueError, match=r"task_options.dataset='imagenet' must be one of \['citeseer', 'cora'"):
+    with pytest.raises(ValueError, match=r"task_options.dataset: 'imagenet' must be one of \['citeseer', 'cora'"):
         planetoid.load_graph(TrialContext(str(planetoid_dir), {"dataset": "imagenet"}), "t")
-    with pytest.raises(ValueError, match=r"task_options.features='word2vec' must be one of \['given', 'identity'"):
+    with pytest.raises(ValueError, match=r"task_options.features: 'word2vec' must be one of \['given', 'identity'"):
         planetoid.load_graph(TrialContext(str(planetoid_dir), {"features": "word2vec"}), "t")
     with pytest.raises(ValueError, match=r"task 't' needs `data`"):
         planetoid.load_graph(TrialContext(None, {}), "t")

@@ -49,9 +49,9 @@ def png(array: np.ndarray) -> bytes:
 
 def test_space_holds_table_2_params():
     task = load_task("segmentation")
-    assert set(task.space.names) == SPACE
-    assert task.objective.metric == "miou" and task.objective.maximize
-    assert task.space.param("learning_rate").log and task.space.param("weight_decay").log
+    assert set(task.default_space.names) == SPACE
+    assert task.default_objective.metric == "miou" and task.default_objective.maximize
+    assert task.default_space.param("learning_rate").log and task.default_space.param("weight_decay").log
 
 
 def test_enet_is_faithful_and_takes_any_size():
@@ -86,6 +86,7 @@ def test_trains_a_short_trial_with_curves(camvid):
     ctx = TrialContext(str(camvid), {"max_train_samples": 8, "max_eval_samples": 4, "image_size": [64, 48],
                                      "threads": 1}, seed=0)
     metrics = task.train(SMALL, ctx)
+    assert set(metrics) <= set(task.metrics), "train() returns a metric it does not declare"
     assert set(ctx.curves) == {"train_loss", "validation_loss", "validation_miou", "validation_pixel_accuracy"}
     assert [step for step, _ in ctx.curves["validation_miou"]] == [1, 2]
     assert 0.0 <= metrics["miou"] <= 1.0 and metrics["miou"] == metrics["validation_miou"]
@@ -140,8 +141,8 @@ def test_contract_rejects_a_broken_copy(camvid, tmp_path):
 def test_example_specs_load_with_the_task_space(path):
     spec = load_spec(path)
     task = load_task(spec.task)
-    assert spec.task == "segmentation" and spec.objective == task.objective
-    assert set(spec.space.names) == set(task.space.names)
+    assert spec.task == "segmentation" and spec.objective == task.default_objective
+    assert set(spec.space.names) == set(task.default_space.names)
     assert Path(spec.data).exists(), spec.data
     assert spec.proposer.name == "agent" and spec.budget.trials == 10 and spec.budget.max_failed_trials == 3
     gpu = path.parent.name == "gpu"
@@ -150,12 +151,12 @@ def test_example_specs_load_with_the_task_space(path):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"image_size": [100]}, r"task_options.image_size=\[100\] must be \[width, height\], integers >= 16"),
-    ({"scale": 2}, r"task_options.scale=2 must be a number in \(0, 1\]"),
+    ({"image_size": [100]}, r"task_options.image_size: \[100\] must be a list of 2 integers >= 16"),
+    ({"scale": 2}, r"task_options.scale: 2 must be a number in \(0, 1\]"),
     ({"scale": 0.5, "image_size": [64, 48]}, r"image_size and task_options.scale are alternatives"),
-    ({"num_classes": 1}, r"task_options.num_classes=1 must be an integer >= 2"),
-    ({"max_eval_samples": 0}, r"task_options.max_eval_samples=0 must be an integer >= 1"),
-    ({"class_weighting": "on"}, r"task_options.class_weighting='on' must be true or false"),
+    ({"num_classes": 1}, r"task_options.num_classes: 1 must be an integer >= 2"),
+    ({"max_eval_samples": 0}, r"task_options.max_eval_samples: 0 must be an integer >= 1"),
+    ({"class_weighting": "on"}, r"task_options.class_weighting: 'on' must be true or false"),
 ])
 def test_bad_options_are_clear_errors(camvid, options, message):
     with pytest.raises(ValueError, match=message):

@@ -54,10 +54,10 @@ def tiny_distilbert(tmp_path_factory):
 
 def test_registry_and_table_2_space():
     task = load_task("text-classification")
-    assert task is TEXT_CLASSIFICATION and task.objective.metric == "accuracy"
-    assert task.space.names == TABLE_2
-    assert task.space.param("learning_rate").log and task.space.param("weight_decay").log
-    assert task.space.param("batch_size").kind == "ordinal"
+    assert task is TEXT_CLASSIFICATION and task.default_objective.metric == "accuracy"
+    assert task.default_space.names == TABLE_2
+    assert task.default_space.param("learning_rate").log and task.default_space.param("weight_decay").log
+    assert task.default_space.param("batch_size").kind == "ordinal"
 
 
 @pytest.mark.slow
@@ -65,6 +65,7 @@ def test_minilm_fine_tunes_on_a_slice_of_sst2_with_curves(sst2):
     ctx = TrialContext(str(sst2), {"model_name": "minilm", "labels": [0, 1], "max_train_samples": 64,
                                    "max_eval_samples": 32, "max_length": 32, "threads": 1}, seed=0)
     metrics = TEXT_CLASSIFICATION.train({**PARAMS, "epochs": 2}, ctx)
+    assert set(metrics) <= set(TEXT_CLASSIFICATION.metrics), "train() returns a metric it does not declare"
     assert set(ctx.curves) == CURVES
     assert all([step for step, _ in ctx.curves[name]] == [1, 2] for name in CURVES)
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["accuracy"] == metrics["validation_accuracy"]
@@ -128,10 +129,10 @@ def test_contract_passes_on_sst2_and_rejects_broken_copies(sst2, tmp_path):
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_specs_name_this_task_and_its_space(name):
     spec = load_spec(ROOT / "examples" / name)
-    assert spec.task == "text-classification" and spec.objective == TEXT_CLASSIFICATION.objective
+    assert spec.task == "text-classification" and spec.objective == TEXT_CLASSIFICATION.default_objective
     assert spec.space.names == TABLE_2
     for param in spec.space:
-        plug_in = TEXT_CLASSIFICATION.space.param(param.name)
+        plug_in = TEXT_CLASSIFICATION.default_space.param(param.name)
         assert type(param) is type(plug_in)
         if param.kind in ("float", "int"):
             assert plug_in.low <= param.low <= param.high <= plug_in.high, f"{name}: {param.name} leaves the range"
@@ -140,8 +141,8 @@ def test_example_specs_name_this_task_and_its_space(name):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"max_train_samples": -3}, r"task_options.max_train_samples=-3 must be an integer >= 1"),
-    ({"max_length": 0}, r"task_options.max_length=0 must be an integer >= 1"),
+    ({"max_train_samples": -3}, r"task_options.max_train_samples: -3 must be an integer >= 1"),
+    ({"max_length": 0}, r"task_options.max_length: 0 must be an integer >= 1"),
     ({"model_name": "EMPTY"}, r"task_options.model_name='.*empty-model' cannot be loaded"),
 ])
 def test_bad_training_options_are_clear_errors(tmp_path, options, message):
@@ -158,11 +159,11 @@ def test_bad_training_options_are_clear_errors(tmp_path, options, message):
 @pytest.mark.parametrize(("options", "message"), [
     ({"text_column": "review"}, r"task_options.text_column='review' is not a column of .*products.csv"),
     ({"label_column": 7}, r"task_options.label_column=7 is not a column"),
-    ({"delimiter": ";;"}, r"task_options.delimiter=';;' must be one character"),
-    ({"header": "yes"}, r"task_options.header='yes' must be true or false"),
-    ({"labels": "Books,Electronics"}, r"task_options.labels='Books,Electronics' must be a non-empty list"),
+    ({"delimiter": ";;"}, r"task_options.delimiter: ';;' must be a string of one character"),
+    ({"header": "yes"}, r"task_options.header: 'yes' must be true or false"),
+    ({"labels": "Books,Electronics"}, r"task_options.labels: 'Books,Electronics' must be a list of at least one label"),
     ({"labels": ["Books", "Electronics"]}, r"the train split has label\(s\) \['Household'\] outside the classes"),
-    ({"validation_fraction": 0.7}, r"task_options.validation_fraction=0.7 must be a number in \(0, 0.5\)"),
+    ({"validation_fraction": 0.7}, r"task_options.validation_fraction: 0.7 must be a number in \(0, 0.5\)"),
 ])
 def test_bad_data_options_are_clear_errors(tmp_path, options, message):
     table = write_products(tmp_path / "products.csv")

@@ -11,6 +11,7 @@ from conftest import DATA, ROOT
 from agenthpo.spec import load_spec
 from agenthpo.tasks import TrialContext, load_task
 from agenthpo.tasks.translation import TRANSLATION, default_prefix, load_pairs, train_tokenizer
+from agenthpo.trial import Objective
 
 MULTI30K = DATA / "multi30k-en-fr"
 TABLE_2 = ["learning_rate", "batch_size", "epochs", "weight_decay", "warmup_ratio", "label_smoothing", "dropout_rate"]
@@ -51,16 +52,17 @@ def small_copy(multi30k, tmp_path):
 
 def test_registry_and_table_2_space():
     task = load_task("translation")
-    assert task is TRANSLATION and task.objective.metric == "bleu" and task.objective.direction == "maximize"
-    assert task.space.names == TABLE_2
-    assert task.space.param("learning_rate").log and task.space.param("weight_decay").log
-    assert task.space.param("batch_size").kind == "ordinal"
+    assert task is TRANSLATION and task.default_objective == Objective("bleu", "maximize")
+    assert task.default_space.names == TABLE_2
+    assert task.default_space.param("learning_rate").log and task.default_space.param("weight_decay").log
+    assert task.default_space.param("batch_size").kind == "ordinal"
 
 
 @pytest.mark.slow
 def test_a_tiny_random_t5_trains_on_a_slice_of_multi30k_with_curves(multi30k):
     ctx = TrialContext(str(multi30k), {"model_config": TINY_T5, "tokenizer_vocab_size": 300, **SMALL}, seed=0)
     metrics = TRANSLATION.train(PARAMS, ctx)
+    assert set(metrics) <= set(TRANSLATION.metrics), "train() returns a metric it does not declare"
     assert set(ctx.curves) == CURVES
     assert all([step for step, _ in ctx.curves[name]] == [1, 2] for name in CURVES)
     losses = [loss for _, loss in ctx.curves["train_loss"]]
@@ -112,10 +114,10 @@ def test_contract_passes_on_multi30k_and_rejects_a_broken_copy(multi30k, small_c
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_specs_name_this_task_and_its_space(name):
     spec = load_spec(ROOT / "examples" / name)
-    assert spec.task == "translation" and spec.objective == TRANSLATION.objective
+    assert spec.task == "translation" and spec.objective == TRANSLATION.default_objective
     assert spec.space.names == TABLE_2
     for param in spec.space:
-        plug_in = TRANSLATION.space.param(param.name)
+        plug_in = TRANSLATION.default_space.param(param.name)
         assert type(param) is type(plug_in)
         if param.kind in ("float", "int"):
             assert plug_in.low <= param.low <= param.high <= plug_in.high, f"{name}: {param.name} leaves the range"
@@ -124,13 +126,13 @@ def test_example_specs_name_this_task_and_its_space(name):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"max_train_samples": -3}, r"task_options.max_train_samples=-3 must be an integer >= 1"),
-    ({"num_beams": 0}, r"task_options.num_beams=0 must be an integer >= 1"),
-    ({"max_length": "long"}, r"task_options.max_length='long' must be an integer >= 1"),
+    ({"max_train_samples": -3}, r"task_options.max_train_samples: -3 must be an integer >= 1"),
+    ({"num_beams": 0}, r"task_options.num_beams: 0 must be an integer >= 1"),
+    ({"max_length": "long"}, r"task_options.max_length: 'long' must be an integer >= 1"),
     ({"model_config": {**TINY_T5, "vocab_size": 100}}, r"model_config has field\(s\) \['vocab_size'\]"),
     ({"model_config": {**TINY_T5, "d_modle": 64}}, r"model_config has field\(s\) \['d_modle'\]"),
     ({"model_config": TINY_T5, "model_name": "t5-small"}, r"model_name and task_options.model_config exclude"),
-    ({"model_config": [32, 1]}, r"task_options.model_config=\[32, 1\] must be a mapping"),
+    ({"model_config": [32, 1]}, r"task_options.model_config: \[32, 1\] must be a mapping"),
     ({"model_name": "EMPTY"}, r"task_options.model_name='.*empty-model' cannot be loaded"),
 ])
 def test_bad_training_options_are_clear_errors(small_copy, tmp_path, options, message):
@@ -146,7 +148,7 @@ def test_bad_training_options_are_clear_errors(small_copy, tmp_path, options, me
 def test_bad_data_is_named(small_copy, tmp_path):
     with pytest.raises(ValueError, match=r"data='.*nowhere' is not a folder"):
         TRANSLATION.profile(TrialContext(str(tmp_path / "nowhere")))
-    with pytest.raises(ValueError, match=r"task_options.source_lang='' must be a language code"):
+    with pytest.raises(ValueError, match=r"task_options.source_lang: '' must be a language code"):
         TRANSLATION.profile(TrialContext(str(small_copy), {"source_lang": ""}))
     with pytest.raises(ValueError, match=r"pairs/train.de\[.gz\] does not exist \(train split\)"):
         TRANSLATION.profile(TrialContext(str(small_copy), {"target_lang": "de"}))

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from agenthpo.tasks import TASKS, TrialContext, load_task
-from agenthpo.tasks.xgboost_tabular import f1_score, r2_score, split_indices
+from agenthpo.tasks.data import split_indices
+from agenthpo.tasks.xgboost_tabular import f1_score, r2_score
 
 SMALL = {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1, "subsample": 0.9, "colsample_bytree": 0.9,
          "n_estimators": 20, "gamma": 0.0, "reg_alpha": 0.0, "reg_lambda": 1.0}
@@ -11,14 +12,14 @@ SMALL = {"max_depth": 3, "learning_rate": 0.1, "min_child_weight": 1, "subsample
 def test_registry_resolves_and_spaces_hold_table_2_params():
     names = {"max_depth", "learning_rate", "min_child_weight", "subsample", "colsample_bytree", "n_estimators",
              "gamma", "reg_alpha", "reg_lambda"}
-    assert set(load_task("xgboost-classification").space.names) == names | {"scale_pos_weight"}
-    assert set(load_task("xgboost-regression").space.names) == names
-    assert load_task("xgboost-classification").space.param("learning_rate").log
+    assert set(load_task("xgboost-classification").default_space.names) == names | {"scale_pos_weight"}
+    assert set(load_task("xgboost-regression").default_space.names) == names
+    assert load_task("xgboost-classification").default_space.param("learning_rate").log
     assert set(TASKS) >= {"xgboost-classification", "xgboost-regression"}
 
 
 def test_unknown_task_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"task='svm' is not one of"):
+    with pytest.raises(ValueError, match=r"task: unknown task 'svm'"):
         load_task("svm")
     with pytest.raises(ValueError, match=r"cannot import 'no_such_module'"):
         load_task("no_such_module:TASK")
@@ -47,6 +48,7 @@ def test_classification_trains_with_curves(water_csv):
     task = load_task("xgboost-classification")
     ctx = TrialContext(str(water_csv), {"target": "Potability"}, seed=0)
     metrics = task.train({**SMALL, "scale_pos_weight": 1.5}, ctx)
+    assert set(metrics) <= set(task.metrics), "train() returns a metric it does not declare"
     assert 0.0 < metrics["f1"] <= 1.0 and metrics["f1"] == metrics["validation_f1"]
     assert "test_f1" in metrics
     assert [s for s, _ in ctx.curves["validation_logloss"]] == list(range(1, 21))
@@ -57,6 +59,7 @@ def test_regression_trains_with_a_categorical_column(house_csv):
     task = load_task("xgboost-regression")
     ctx = TrialContext(str(house_csv), {"target": "Price"}, seed=0)
     metrics = task.train(SMALL, ctx)
+    assert set(metrics) <= set(task.metrics), "train() returns a metric it does not declare"
     assert 0.3 < metrics["r2"] < 1.0
     assert len(ctx.curves["validation_rmse"]) == 20
 
@@ -65,7 +68,7 @@ def test_missing_target_is_a_clear_error(water_csv):
     task = load_task("xgboost-classification")
     with pytest.raises(ValueError, match=r"task_options.target='Label' is not a column"):
         task.train({**SMALL, "scale_pos_weight": 1.0}, TrialContext(str(water_csv), {"target": "Label"}))
-    with pytest.raises(ValueError, match=r"needs task_options.target"):
+    with pytest.raises(ValueError, match=r"task_options.target: required but not given"):
         task.train({**SMALL, "scale_pos_weight": 1.0}, TrialContext(str(water_csv), {}))
 
 

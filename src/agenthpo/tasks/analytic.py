@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from agenthpo.space import FloatParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.options import Option, at_least, list_of
 from agenthpo.trial import Objective
 
 VARIABLES = ("x1", "x2")
+SHIFT = Option("shift", list, [0.0, 0.0], list_of(float, len(VARIABLES)),
+               "moves the function, and its optima, by this vector; one optimum must stay in the domain")
+NOISE = Option("noise", float, 0.0, at_least(0), "standard deviation of seeded Gaussian noise on the reported value")
 
 
 def branin(x1: float, x2: float) -> float:
@@ -46,7 +50,7 @@ def himmelblau(x1: float, x2: float) -> float:
 
 
 @dataclass(frozen=True)
-class AnalyticTask:
+class AnalyticTask(TaskPlugin):
     """A two-variable test function to minimise; see the module docstring for the options."""
 
     name: str
@@ -56,10 +60,12 @@ class AnalyticTask:
     minimum: float
     words: str  # the function's shape for the Creator, without its formula or optimum
 
-    objective = Objective("value", "minimize")
+    options = (SHIFT, NOISE)
+    metrics = ("value", "true_value")
+    default_objective = Objective("value", "minimize")
 
     @property
-    def space(self) -> SearchSpace:
+    def default_space(self) -> SearchSpace:
         bounds = zip(VARIABLES, self.domain, strict=True)
         return SearchSpace([FloatParam(v, float(lo), float(hi)) for v, (lo, hi) in bounds])
 
@@ -69,11 +75,8 @@ class AnalyticTask:
 
     def shift(self, ctx: TrialContext) -> tuple[float, float]:
         """The `shift` option, checked: two numbers that keep at least one global optimum in the domain."""
-        shift = ctx.option("shift", [0.0, 0.0])
-        if (not isinstance(shift, Sequence) or isinstance(shift, str) or len(shift) != len(VARIABLES)
-                or not all(isinstance(s, int | float) and not isinstance(s, bool) for s in shift)):
-            raise ValueError(f"task_options.shift={shift!r} must be a list of {len(VARIABLES)} numbers")
-        shift = (float(shift[0]), float(shift[1]))
+        given = ctx.option(SHIFT)
+        shift = (float(given[0]), float(given[1]))
         if not self.shifted_optima(shift):
             raise ValueError(f"task_options.shift={list(shift)!r} moves every optimum of {self.name} "
                              f"{list(self.optima)} out of the domain {list(self.domain)}")
@@ -85,10 +88,7 @@ class AnalyticTask:
         return [p for p in moved if all(lo <= v <= hi for v, (lo, hi) in zip(p, self.domain, strict=True))]
 
     def noise(self, ctx: TrialContext) -> float:
-        noise = ctx.option("noise", 0.0)
-        if not isinstance(noise, int | float) or isinstance(noise, bool) or not noise >= 0:
-            raise ValueError(f"task_options.noise={noise!r} must be a number >= 0")
-        return float(noise)
+        return ctx.option(NOISE)
 
     def evaluate(self, params: Mapping[str, Scalar], shift: tuple[float, float] = (0.0, 0.0)) -> float:
         x1, x2 = float(params["x1"]), float(params["x2"])

@@ -1,23 +1,31 @@
-"""Task plug-ins: a search space, an objective, and a plain `train(params, ctx)`.
+"""Task plug-ins: a plain `train(params, ctx)` with what it reads and reports declared as data.
 
 A plug-in reports per-epoch (or per-boosting-round) metrics through the context and returns its
 final metrics, which must include the objective's metric. Heavy imports (xgboost, torch) belong
 inside `train`, so that importing a plug-in, or the registry, costs nothing.
 
-Two optional methods: `profile(ctx) -> dict`, the dataset statistics of the Creator's background
-(computed once per study), and `check_data(ctx) -> list[ContractReport]`, the data contract
-(`agenthpo.tasks.contracts`) checked before any trial trains.
+The built-in plug-ins subclass `TaskPlugin`, which declares:
+  options: the task options it reads (`agenthpo.tasks.options.Option`), each read as `ctx.option(OPTION)`;
+  metrics: the final metrics its train() returns (what a spec's objective.metric may name);
+  default_space / default_objective: the suggested starting spec (examples/ copy them); nothing uses them
+    at run time: a study optimises the spec's own space and objective;
+and gives do-nothing `profile(ctx) -> {}` (the dataset statistics of the Creator's background) and
+`check_data(ctx) -> []` (the data contract, `agenthpo.tasks.contracts`, checked before any trial trains).
+`agenthpo.tasks.check_task` checks a spec's task_options and objective.metric against the declarations
+when the spec loads.
+
+A third-party plug-in may instead be any object with `name`, `description` and `train` (the `Task`
+protocol), `profile` and `check_data` optional: it keeps working, its options and metric unchecked.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
 from agenthpo.space import Scalar, SearchSpace
+from agenthpo.tasks.options import Option, check_metric, check_options
 from agenthpo.trial import Objective
 
 
@@ -41,57 +49,53 @@ class TrialContext:
         if self._on_report is not None:
             self._on_report(step, values)
 
-    def option(self, name: str, default: Any = None) -> Any:
+    def option(self, name: str | Option, default: Any = None) -> Any:
+        """A task option. Given its declaration (an `Option`), the value checked or the declared default
+        (FieldError at `task_options.<name>` otherwise); given a bare name, as written or `default`
+        (for plug-ins without declarations)."""
+        if isinstance(name, Option):
+            return name.read(self.options)
         return self.options.get(name, default)
 
 
 @runtime_checkable
 class Task(Protocol):
+    """What a study needs of a plug-in; `profile(ctx)` and `check_data(ctx)` are optional."""
+
     name: str
-    objective: Objective
-    space: SearchSpace
     description: str
 
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]: ...
 
 
-def int_option(options: Mapping[str, Any], name: str, default: int, minimum: int = 1) -> int:
-    value = options.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"task_options.{name}={value!r} must be an integer >= {minimum}")
-    return value
+class TaskPlugin:
+    """A plug-in whose options and metrics are declared, so a spec is checked before any trial trains."""
 
+    name: str
+    description: str
+    # The suggested starting spec: documentation, never read at run time.
+    default_objective: Objective
+    default_space: SearchSpace
+    options: tuple[Option, ...] = ()
+    metrics: tuple[str, ...] = ()
 
-def fraction_option(options: Mapping[str, Any], name: str, default: float, high: float = 0.5) -> float:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < high:
-        raise ValueError(f"task_options.{name}={value!r} must be a number in (0, {high:g})")
-    return float(value)
+    def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
+        raise NotImplementedError(f"task {self.name!r} has no train()")
 
+    def profile(self, ctx: TrialContext) -> dict[str, Any]:
+        return {}
 
-def bool_option(options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise ValueError(f"task_options.{name}={value!r} must be true or false")
-    return value
+    def check_data(self, ctx: TrialContext) -> list:
+        return []
 
+    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Every declared option's checked value or default; FieldError `task_options.<name>` for an unknown
+        name (with 'did you mean' and the options' help) or a value that breaks its option's rule."""
+        return check_options(self.name, self.options, options)
 
-def size_cap(ctx: TrialContext, option: str, available: int) -> int:
-    """How many of `available` items to use: task_options[option] if set, else all of them."""
-    wanted = ctx.option(option)
-    if wanted is None:
-        return available
-    if not isinstance(wanted, int) or wanted < 1:
-        raise ValueError(f"task_options.{option}={wanted!r} must be an integer >= 1")
-    return min(wanted, available)
-
-
-def subset(items: Sequence[Any], count: int, seed: int) -> list[Any]:
-    """A seeded subset of `count` items in their original order (the same for every trial)."""
-    if count >= len(items):
-        return list(items)
-    chosen = np.sort(np.random.default_rng(seed).choice(len(items), size=count, replace=False))
-    return [items[i] for i in chosen]
+    def check_metric(self, metric: str) -> None:
+        """FieldError `objective.metric` unless train() reports `metric`."""
+        check_metric(self.name, self.metrics, metric)
 
 
 def objective_value(metrics: Mapping[str, float], objective: Objective) -> float:

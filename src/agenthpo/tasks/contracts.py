@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agenthpo.tasks.options import Check, Option
+
 # How many offending values a failure message shows.
 _EXAMPLES = 5
 
@@ -40,16 +42,19 @@ def expect(kind: str, **kwargs: Any) -> Expectation:
     return Expectation(kind.removeprefix("expect_"), kwargs)
 
 
-def user_expectations(items: Any, option: str = "task_options.expectations") -> list[Expectation]:
-    """Expectations written in a spec: a list of `{expect: <name>, <argument>: <value>, ...}` mappings."""
-    if not isinstance(items, list):
-        raise ValueError(f"{option}={items!r} must be a list of {{expect: name, ...}} mappings")
-    result = []
-    for index, item in enumerate(items):
-        if not isinstance(item, Mapping) or not isinstance(item.get("expect"), str):
-            raise ValueError(f"{option}[{index}]={item!r} must be a mapping with an `expect` name")
-        result.append(expect(item["expect"], **{k: v for k, v in item.items() if k != "expect"}))
-    return result
+# The spec's own expectations, for the plug-ins that check a table the user knows (tabular, text).
+EXPECTATIONS = Option("expectations", list, [], Check(
+    "of {expect: <name>, <argument>: <value>, ...} mappings",
+    lambda items: all(isinstance(item, Mapping) and isinstance(item.get("expect"), str) for item in items)),
+    "extra great-expectations checks of the data, e.g. {expect: column_values_to_be_between, column: ph, "
+    "min_value: 0}")
+
+
+def user_expectations(items: Any) -> list[Expectation]:
+    """Expectations written in a spec: a list of `{expect: <name>, <argument>: <value>, ...}` mappings
+    (FieldError at task_options.expectations otherwise)."""
+    return [expect(item["expect"], **{k: v for k, v in item.items() if k != "expect"})
+            for item in EXPECTATIONS.value(items)]
 
 
 @dataclass(frozen=True)

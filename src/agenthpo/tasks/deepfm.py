@@ -24,7 +24,8 @@ import numpy as np
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks import movielens
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.options import TORCH_OPTIONS
 from agenthpo.trial import Objective
 
 # Ratings of at least this many stars are the positive ("clicked") class.
@@ -129,10 +130,12 @@ def log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)))
 
 
-class DeepFMTask:
+class DeepFMTask(TaskPlugin):
     name = "deepfm"
-    objective = Objective("auc", "maximize")
-    space = SPACE
+    options = (*movielens.OPTIONS, *TORCH_OPTIONS)
+    metrics = ("auc", "validation_auc", "validation_logloss", "test_auc", "test_logloss", "train_loss")
+    default_objective = Objective("auc", "maximize")
+    default_space = SPACE
     description = ("DeepFM (factorisation machine plus MLP on shared field embeddings) predicting whether a "
                    "MovieLens user rates a movie 4 stars or more; objective AUC on the validation split.")
 

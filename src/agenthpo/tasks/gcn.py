@@ -16,8 +16,9 @@ import numpy as np
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks import planetoid
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TaskPlugin, TrialContext
 from agenthpo.tasks.contracts import ContractReport
+from agenthpo.tasks.options import TORCH_OPTIONS
 from agenthpo.trial import Objective
 
 ACTIVATIONS = ("relu", "elu", "leaky_relu", "tanh", "gelu")
@@ -69,10 +70,13 @@ def build_model(features: np.ndarray | None, num_nodes: int, num_classes: int, p
     return GCN()
 
 
-class NodeClassificationTask:
+class NodeClassificationTask(TaskPlugin):
     name = "node-classification"
-    objective = Objective("accuracy", "maximize")
-    space = SPACE
+    options = (*planetoid.OPTIONS, *TORCH_OPTIONS)
+    metrics = ("accuracy", "best_validation_accuracy", "best_epoch",
+               *(f"{part}_{score}" for part in ("train", "validation", "test") for score in ("loss", "accuracy")))
+    default_objective = Objective("accuracy", "maximize")
+    default_space = SPACE
     description = ("Graph Convolutional Network (Kipf & Welling 2017) for semi-supervised node classification on a "
                    "Planetoid citation graph: GCNConv layers over the normalised adjacency, trained full-batch on "
                    "the few labelled nodes; objective accuracy on the 500 validation nodes.")

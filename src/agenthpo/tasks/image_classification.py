@@ -9,13 +9,9 @@ images: the "new data" case of the paper. The objective is accuracy on the valid
 accuracy is recorded beside it. Images are kept in memory as uint8 and augmented on the device
 (random crop with padding, horizontal flip); the learning rate follows a cosine decay over the run.
 
-Task options (all optional):
-  split_seed (0), validation_fraction (0.1), test_fraction (0.1): the fixed split
-  max_train_samples, max_eval_samples: seeded subsets of train and of validation/test (CPU variants)
-  image_size: resize every image to image_size x image_size (default: the images' own, common size)
-  small_input_stem (false): a stride-1 stem without max-pooling, the usual adaptation to 32x32 images
-  augment (true), pretrained (false: timm would need to download weights)
-  device, threads: see agenthpo.tasks.torch_support
+Task options (all optional) are declared in `ImageClassificationTask.options`, each with its rule, default
+and help: the split (split_seed, validation_fraction, test_fraction), the CPU variants' caps
+(max_train_samples, max_eval_samples), image_size, small_input_stem, augment, pretrained, device, threads.
 """
 
 from __future__ import annotations
@@ -27,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext, bool_option, fraction_option, int_option, subset
+from agenthpo.tasks.base import TaskPlugin, TrialContext
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
+from agenthpo.tasks.data import subset
 from agenthpo.tasks.images import (
     PARTS,
     SPLIT_FOLDERS,
@@ -39,6 +36,15 @@ from agenthpo.tasks.images import (
     image_reader,
     list_image_files,
     stratified_carve,
+)
+from agenthpo.tasks.options import (
+    MAX_EVAL_SAMPLES,
+    MAX_TRAIN_SAMPLES,
+    SPLIT_SEED,
+    TORCH_OPTIONS,
+    Option,
+    at_least,
+    fraction,
 )
 from agenthpo.trial import Objective
 
@@ -53,6 +59,17 @@ CONTRACT_SAMPLE = 200
 IMAGE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 # Smallest sensible dataset: a train, a validation and a test image of two classes, and then some.
 MIN_IMAGES = 10
+
+VALIDATION_FRACTION = Option("validation_fraction", float, 0.1, fraction(1.0),
+                             "share of all images carved from train for validation, when the data has no such split")
+TEST_FRACTION = Option("test_fraction", float, 0.1, fraction(1.0),
+                       "share of all images carved from train for test, when the data has no such split")
+IMAGE_SIZE = Option("image_size", int, None, at_least(8),
+                    "resize every image to image_size x image_size (default: the images' own, common size)")
+SMALL_INPUT_STEM = Option("small_input_stem", bool, False,
+                          help="a stride-1 stem without max-pooling, the usual adaptation to 32x32 images")
+AUGMENT = Option("augment", bool, True, help="random crop with padding and horizontal flip in training")
+PRETRAINED = Option("pretrained", bool, False, help="start from timm's pretrained weights (needs a download)")
 
 
 @dataclass(frozen=True)
@@ -109,7 +126,7 @@ def _csv_listing(csv_path: Path):
 
 def make_splits(listing, options: Mapping[str, Any]) -> Splits:
     """The fixed train / validation / test images, carving the splits the data lacks from train."""
-    split_seed = int_option(options, "split_seed", 0, minimum=0)
+    split_seed = SPLIT_SEED.read(options)
     unknown_parts = sorted(set(listing["part"].astype(str)) - set(PARTS))
     if unknown_parts:
         raise ValueError(f"split value(s) {unknown_parts} are not one of {list(PARTS)} (or their aliases)")
@@ -120,7 +137,8 @@ def make_splits(listing, options: Mapping[str, Any]) -> Splits:
     if parts["train"].empty:
         raise ValueError("the data has no training images")
     carved = tuple(part for part in ("test", "validation") if parts[part].empty)
-    fractions = {part: fraction_option(options, f"{part}_fraction", 0.1, high=1.0) for part in carved}
+    shares = {"test": TEST_FRACTION.read(options), "validation": VALIDATION_FRACTION.read(options)}
+    fractions = {part: shares[part] for part in carved}
     if sum(fractions.values()) >= 0.9:
         given = " + ".join(f"task_options.{part}_fraction={value}" for part, value in fractions.items())
         raise ValueError(f"{given} leave under 10% of the images for training")
@@ -136,17 +154,12 @@ def make_splits(listing, options: Mapping[str, Any]) -> Splits:
         strangers = sorted(set(parts[part]["label"]) - set(classes))
         if strangers:
             raise ValueError(f"{part} images have label(s) {strangers[:5]} that no training image has")
-    caps = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_eval_samples"}
-    for part, option in caps.items():
-        if option in options:
-            cap = int_option(options, option, 1)
+    eval_cap = MAX_EVAL_SAMPLES.read(options)
+    for part, cap in (("train", MAX_TRAIN_SAMPLES.read(options)), ("validation", eval_cap), ("test", eval_cap)):
+        if cap is not None:
             rows = subset(list(range(len(parts[part]))), cap, split_seed)
             parts[part] = parts[part].iloc[rows].reset_index(drop=True)
     return Splits(classes, parts["train"], parts["validation"], parts["test"], carved)
-
-
-def image_size_option(options: Mapping[str, Any]) -> int | None:
-    return int_option(options, "image_size", 0, minimum=8) if "image_size" in options else None
 
 
 def load_pixels(rows, image_size: int | None, reader):
@@ -168,11 +181,15 @@ def load_pixels(rows, image_size: int | None, reader):
     return np.stack(arrays)
 
 
-class ImageClassificationTask:
+class ImageClassificationTask(TaskPlugin):
     name = NAME
-    objective = Objective("accuracy", "maximize")
+    options = (SPLIT_SEED, VALIDATION_FRACTION, TEST_FRACTION, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, IMAGE_SIZE,
+               SMALL_INPUT_STEM, AUGMENT, PRETRAINED, *TORCH_OPTIONS)
+    metrics = ("accuracy", "validation_accuracy", "validation_loss", "test_accuracy", "test_loss", "train_images",
+               "parameters", "chance_accuracy")
+    default_objective = Objective("accuracy", "maximize")
     # The paper's Table 2 parameters for ResNet-18 image classification; the ranges are ours.
-    space = SearchSpace([
+    default_space = SearchSpace([
         CategoricalParam("model", MODELS),
         CategoricalParam("global_pool", GLOBAL_POOLS),
         FloatParam("drop_rate", 0.0, 0.5),
@@ -203,7 +220,7 @@ class ImageClassificationTask:
             "train_class_shares": {str(k): round(float(v), 3) for k, v in shares.sort_index().head(50).items()},
             "image_sizes": dict(Counter(f"{d['width']}x{d['height']}" for d in described)),
             "image_modes": dict(Counter(str(d["mode"]) for d in described)),
-            "resized_to": image_size_option(ctx.options),
+            "resized_to": ctx.option(IMAGE_SIZE),
         }
 
     def check_data(self, ctx: TrialContext) -> list[ContractReport]:
@@ -211,7 +228,7 @@ class ImageClassificationTask:
         import pandas as pd
 
         listing = read_listing(ctx)
-        seed = int_option(ctx.options, "split_seed", 0, minimum=0)
+        seed = ctx.option(SPLIT_SEED)
         classes = sorted(listing.loc[listing["part"] == "train", "label"].dropna().unique())
         files_report = validate_frame("image_files", listing[["path", "label", "part"]], [
             expect("table_row_count_to_be_between", min_value=MIN_IMAGES),
@@ -249,7 +266,7 @@ class ImageClassificationTask:
             expect("column_values_to_be_between", column="width", min_value=8, max_value=10000),
             expect("column_values_to_be_between", column="height", min_value=8, max_value=10000),
         ]
-        if image_size_option(ctx.options) is None and sample_frame["size"].notna().any():
+        if ctx.option(IMAGE_SIZE) is None and sample_frame["size"].notna().any():
             # Without image_size every image must have the same size (that of most images).
             common = sample_frame["size"].mode().iloc[0]
             sample_expectations.append(expect("column_values_to_be_in_set", column="size", value_set=[common]))
@@ -263,15 +280,12 @@ class ImageClassificationTask:
         from agenthpo.tasks.torch_support import check_finite, make_optimizer, prepare
 
         device = prepare(ctx)
-        options = ctx.options
-        augment = bool_option(options, "augment", True)
-        small_stem = bool_option(options, "small_input_stem", False)
-        pretrained = bool_option(options, "pretrained", False)
-        image_size = image_size_option(options)
+        augment, small_stem = ctx.option(AUGMENT), ctx.option(SMALL_INPUT_STEM)
+        pretrained, image_size = ctx.option(PRETRAINED), ctx.option(IMAGE_SIZE)
         epochs, batch_size = int(params["epochs"]), int(params["batch_size"])
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs={epochs} and batch_size={batch_size} must both be >= 1")
-        splits = make_splits(read_listing(ctx), options)
+        splits = make_splits(read_listing(ctx), ctx.options)
         index = {label: i for i, label in enumerate(splits.classes)}
         with image_reader() as reader:
             pixels = {part: load_pixels(getattr(splits, part), image_size, reader) for part in PARTS}

@@ -27,10 +27,12 @@ import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks import movielens
-from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.options import TORCH_OPTIONS
 from agenthpo.trial import Objective
 
 TOP_K = 10
+METRIC = f"ndcg_at_{TOP_K}"
 # Users scored at once in evaluation: bounds the users x movies score matrix for large MovieLens dumps.
 EVAL_USER_CHUNK = 1024
 
@@ -86,10 +88,13 @@ def ndcg_and_recall(top_hits: np.ndarray, relevant: np.ndarray) -> tuple[float, 
     return float(ndcg.mean()), float(recall.mean())
 
 
-class LightGCNTask:
+class LightGCNTask(TaskPlugin):
     name = "lightgcn"
-    objective = Objective(f"ndcg_at_{TOP_K}", "maximize")
-    space = SPACE
+    options = (*movielens.OPTIONS, *TORCH_OPTIONS)
+    metrics = (METRIC, f"validation_{METRIC}", f"validation_recall_at_{TOP_K}", f"test_{METRIC}",
+               f"test_recall_at_{TOP_K}", "train_loss", "validation_loss")
+    default_objective = Objective(METRIC, "maximize")
+    default_space = SPACE
     description = (f"LightGCN graph collaborative filtering (BPR loss, Adam) on MovieLens ratings as implicit "
                    f"feedback; objective NDCG@{TOP_K} of held-out movies on the validation split.")
 
@@ -152,9 +157,8 @@ class LightGCNTask:
                        **{f"validation_ndcg_at_{TOP_K}": ndcg, f"validation_recall_at_{TOP_K}": recall})
         with torch.no_grad():
             test_ndcg, test_recall = rank_metrics(propagate(), graph, graph.test, [graph.train, graph.validation])
-        metric = self.objective.metric
-        return {metric: ndcg, f"validation_{metric}": ndcg, f"validation_recall_at_{TOP_K}": recall,
-                f"test_{metric}": test_ndcg, f"test_recall_at_{TOP_K}": test_recall,
+        return {METRIC: ndcg, f"validation_{METRIC}": ndcg, f"validation_recall_at_{TOP_K}": recall,
+                f"test_{METRIC}": test_ndcg, f"test_recall_at_{TOP_K}": test_recall,
                 "train_loss": float(np.mean(losses)), "validation_loss": validation_loss}
 
 

@@ -11,8 +11,8 @@ Split: every user's ratings are divided into train / validation / test, so every
   split: random holds out a seeded random share of each user's ratings (split_seed).
 A user with fewer than three ratings cannot give one to each part and stays wholly in train.
 
-Options (all optional): split (temporal | random), split_seed (0), validation_fraction (0.1),
-test_fraction (0.1), max_users (a split_seed-seeded subset of users: the CPU variants' and tests' cap).
+Options (all optional, `OPTIONS` here, which both plug-ins declare): split, split_seed, validation_fraction,
+test_fraction, max_users (a split_seed-seeded subset of users: the CPU variants' and tests' cap).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from agenthpo.tasks.base import TrialContext, fraction_option
+from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.options import SPLIT_SEED, Option, at_least, fraction, one_of
 
 REQUIRED_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 RATING_STARS = tuple(step / 2 for step in range(1, 11))
@@ -35,6 +36,14 @@ MIN_RATINGS_TO_SPLIT = 3
 # MovieLens started collecting ratings in 1995; an earlier "timestamp" is not Unix seconds (or is garbage).
 FIRST_RATING_TIME = 788_918_400
 FIRST_FILM_YEAR = 1870
+
+SPLIT = Option("split", str, "temporal", one_of(*SPLITS),
+               "temporal holds out each user's latest ratings; random a split_seed-seeded share of them")
+VALIDATION_FRACTION = Option("validation_fraction", float, 0.1, fraction(),
+                             "share of each user's ratings held out for validation")
+TEST_FRACTION = Option("test_fraction", float, 0.1, fraction(), "share of each user's ratings held out for test")
+MAX_USERS = Option("max_users", int, None, at_least(1), "keep a split_seed-seeded subset of this many users")
+OPTIONS = (SPLIT, SPLIT_SEED, VALIDATION_FRACTION, TEST_FRACTION, MAX_USERS)
 
 
 @dataclass(frozen=True)
@@ -88,27 +97,6 @@ def load_ratings(ctx: TrialContext):
     return ratings
 
 
-def _split_kind(ctx: TrialContext) -> str:
-    kind = ctx.option("split", "temporal")
-    if kind not in SPLITS:
-        raise ValueError(f"task_options.split={kind!r} must be one of {list(SPLITS)}")
-    return kind
-
-
-def _split_seed(ctx: TrialContext) -> int:
-    seed = ctx.option("split_seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"task_options.split_seed={seed!r} must be an integer >= 0")
-    return seed
-
-
-def _max_users(ctx: TrialContext) -> int | None:
-    cap = ctx.option("max_users")
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-        raise ValueError(f"task_options.max_users={cap!r} must be an integer >= 1")
-    return cap
-
-
 def select_users(ratings, max_users: int | None, seed: int):
     """Every rating of a seeded subset of users (whole histories, so each user's split stays meaningful)."""
     users = np.sort(ratings["userId"].unique())
@@ -141,10 +129,9 @@ def split_ratings(ratings, kind: str, validation_fraction: float, test_fraction:
 
 def load_split(ctx: TrialContext) -> RatingsSplit:
     """The ratings of `data` (capped by max_users), split as the task options say; the same for every trial."""
-    kind, seed = _split_kind(ctx), _split_seed(ctx)
-    validation_fraction = fraction_option(ctx.options, "validation_fraction", 0.1)
-    test_fraction = fraction_option(ctx.options, "test_fraction", 0.1)
-    ratings = select_users(load_ratings(ctx), _max_users(ctx), seed)
+    kind, seed = ctx.option(SPLIT), ctx.option(SPLIT_SEED)
+    validation_fraction, test_fraction = ctx.option(VALIDATION_FRACTION), ctx.option(TEST_FRACTION)
+    ratings = select_users(load_ratings(ctx), ctx.option(MAX_USERS), seed)
     return split_ratings(ratings, kind, validation_fraction, test_fraction, seed)
 
 
@@ -174,7 +161,7 @@ def profile_ratings(ctx: TrialContext, split: RatingsSplit) -> dict[str, Any]:
         "rating_shares": {f"{star:g}": round(float(share), 3) for star, share in stars.items()},
         "genres": genres,
         "release_years": [int(years.min()), int(years.max())] if len(years) else None,
-        "split": {"kind": _split_kind(ctx), "train": int(len(split.train)),
+        "split": {"kind": ctx.option(SPLIT), "train": int(len(split.train)),
                   "validation": int(len(split.validation)), "test": int(len(split.test))},
     }
 

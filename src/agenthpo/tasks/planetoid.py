@@ -6,7 +6,7 @@ node ids (test.index). The standard split is Kipf's: the first len(y) nodes trai
 of test.index test. Loading needs numpy and scipy only, so the data contract and the profile never import torch;
 the model parts both plug-ins share (normalised_adjacency, first_layer) import it when called.
 
-Options read here (shared by node-classification and link-prediction):
+Options read here (`OPTIONS`, declared by node-classification and link-prediction):
   dataset: cora | citeseer | pubmed (default cora)
   features: given | identity | degree. `given` reads the bag-of-words features; `identity` gives every node its own
     learned embedding (one-hot input without an N x N matrix); `degree` one-hot encodes the node degree. The default is
@@ -28,6 +28,7 @@ import numpy as np
 
 from agenthpo.tasks.base import TrialContext
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
+from agenthpo.tasks.options import Option, one_of
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ VALIDATION_NODES = 500
 TEST_NODES = 1000
 # Degrees above this share the last one-hot slot: a few hubs need no columns of their own.
 DEGREE_BUCKETS = 64
+
+DATASET = Option("dataset", str, "cora", one_of(*sorted(DATASETS)), "which Planetoid graph the folder's files hold")
+FEATURES = Option("features", str, None, one_of(*FEATURE_MODES), "the node input: given bag-of-words features, "
+                  "identity (a learned embedding per node) or degree (one-hot); default given, identity for pubmed")
+OPTIONS = (DATASET, FEATURES)
 
 
 @functools.cache
@@ -184,18 +190,9 @@ def first_layer(features: np.ndarray | None, num_nodes: int, out_channels: int, 
     return FirstLayer()
 
 
-def dataset_option(ctx: TrialContext) -> str:
-    dataset = str(ctx.option("dataset", "cora")).lower()
-    if dataset not in DATASETS:
-        raise ValueError(f"task_options.dataset={ctx.option('dataset')!r} must be one of {sorted(DATASETS)}")
-    return dataset
-
-
-def feature_mode_option(ctx: TrialContext, dataset: str) -> str:
-    mode = ctx.option("features", "identity" if dataset == "pubmed" else "given")
-    if mode not in FEATURE_MODES:
-        raise ValueError(f"task_options.features={mode!r} must be one of {list(FEATURE_MODES)}")
-    return mode
+def feature_mode(ctx: TrialContext, dataset: str) -> str:
+    """task_options.features, by default given, except for pubmed, whose shared files lack most features."""
+    return ctx.option(FEATURES) or ("identity" if dataset == "pubmed" else "given")
 
 
 def _folder(ctx: TrialContext, task: str) -> Path:
@@ -289,8 +286,8 @@ def degree_features(edges: np.ndarray, num_nodes: int) -> np.ndarray:
 
 def load_graph(ctx: TrialContext, task: str) -> PlanetoidGraph:
     """The graph named by task_options.dataset with the input features task_options.features asks for."""
-    dataset = dataset_option(ctx)
-    mode = feature_mode_option(ctx, dataset)
+    dataset = ctx.option(DATASET)
+    mode = feature_mode(ctx, dataset)
     files = read_files(_folder(ctx, task), dataset, with_features=mode == "given")
     edges = undirected_edges(files)
     if edges.size and edges.max() >= files.num_nodes:
@@ -365,9 +362,9 @@ def contract_frames(files: PlanetoidFiles) -> dict[str, Any]:
 def check_data(ctx: TrialContext, task: str, node_labels: bool) -> list[ContractReport]:
     """The Planetoid data contract: published sizes, edges within the graph, finite non-negative features and, where
     the task learns from node labels, one-hot labels with every class present and a leak-free split."""
-    dataset = dataset_option(ctx)
+    dataset = ctx.option(DATASET)
     facts = DATASETS[dataset]
-    files = read_files(_folder(ctx, task), dataset, with_features=feature_mode_option(ctx, dataset) == "given")
+    files = read_files(_folder(ctx, task), dataset, with_features=feature_mode(ctx, dataset) == "given")
     frames = contract_frames(files)
     last_node = facts.nodes - 1
     split_rows = facts.train + VALIDATION_NODES + TEST_NODES

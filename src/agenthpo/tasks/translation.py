@@ -11,13 +11,10 @@ test BLEU is recorded beside it. Two ways to get a model:
 Data (`data`): a folder of aligned text files, one sentence a line, optionally gzipped, named
 `<split>.<language>[.gz]`; the splits default to Multi30k's names (train, val, test_2016_flickr).
 
-Task options (all optional):
-  model_name (t5-small) | model_config: {d_model: ..., num_layers: ..., ...} | tokenizer_vocab_size (8000)
-  source_lang (en) / target_lang (fr) | train_split / validation_split / test_split: file name stems
-  source_prefix: put before every source sentence ('translate English to French: ' for a pretrained T5,
-    nothing for a random one) | max_train_samples / max_eval_samples / split_seed: seeded subsets
-  max_length: tokens per sentence after truncation (128) | max_new_tokens (max_length) | num_beams (1: greedy)
-  min_rows: the contract's smallest split (10) | device, threads: see torch_support
+Task options (all optional) are declared in `TranslationTask.options`, each with its rule, default and help:
+model_name | model_config (with tokenizer_vocab_size), source_lang / target_lang, train_split /
+validation_split / test_split (file name stems), source_prefix, max_train_samples / max_eval_samples /
+split_seed (seeded subsets), max_length, max_new_tokens, num_beams, min_rows, device, threads.
 """
 
 from __future__ import annotations
@@ -32,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext, int_option
+from agenthpo.tasks.base import TaskPlugin, TrialContext
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
+from agenthpo.tasks.data import capped, subset
 from agenthpo.tasks.hf_models import (
     by_length,
     decay_groups,
@@ -42,8 +40,19 @@ from agenthpo.tasks.hf_models import (
     load_error,
     pad_batch,
     resolve_pretrained,
+    split_caps,
     train_epoch,
     warmup_schedule,
+)
+from agenthpo.tasks.options import (
+    MAX_EVAL_SAMPLES,
+    MAX_TRAIN_SAMPLES,
+    SPLIT_SEED,
+    TORCH_OPTIONS,
+    Option,
+    at_least,
+    matching,
+    not_empty,
 )
 from agenthpo.trial import Objective
 
@@ -71,6 +80,27 @@ _EVAL_BATCH_SIZE = 64
 # Whole-word length ratios outside this range mark a pair as suspect (Multi30k's extremes are 0.5 and 2.4).
 _RATIO_RANGE = (0.2, 5.0)
 
+MODEL_NAME = Option("model_name", str, None, not_empty(),
+                    f"a pretrained T5: hub id or local folder (default {DEFAULT_MODEL}; not with model_config)")
+MODEL_CONFIG = Option("model_config", dict, None, help="T5Config fields of a randomly initialised T5, e.g. "
+                      "{d_model: 128, num_layers: 2}, with a tokenizer trained on the data (not with model_name)")
+TOKENIZER_VOCAB_SIZE = Option("tokenizer_vocab_size", int, 8000, at_least(16),
+                              "the vocabulary of the tokenizer trained for model_config")
+_LANGUAGE_CODE = matching(r"[^/]+", "a language code such as 'en'")
+SOURCE_LANG = Option("source_lang", str, "en", _LANGUAGE_CODE, "the source language's file suffix")
+TARGET_LANG = Option("target_lang", str, "fr", _LANGUAGE_CODE, "the target language's file suffix")
+TRAIN_SPLIT = Option("train_split", str, _DEFAULT_SPLITS["train"], not_empty(), "the training files' name stem")
+VALIDATION_SPLIT = Option("validation_split", str, _DEFAULT_SPLITS["validation"], not_empty(),
+                          "the validation files' name stem")
+TEST_SPLIT = Option("test_split", str, None, not_empty(), f"the test files' name stem (default "
+                    f"{_DEFAULT_SPLITS['test']}, skipped when absent; a stem given here must exist)")
+SOURCE_PREFIX = Option("source_prefix", str, None, help="put before every source sentence (default: 'translate "
+                       "English to French: ' for a pretrained T5, nothing for a random one)")
+MAX_LENGTH = Option("max_length", int, 128, at_least(1), "tokens per sentence after truncation")
+MAX_NEW_TOKENS = Option("max_new_tokens", int, None, at_least(1), "longest generated translation (default max_length)")
+NUM_BEAMS = Option("num_beams", int, 1, at_least(1), "beam-search width (1: greedy)")
+MIN_ROWS = Option("min_rows", int, 10, at_least(1), "the contract's smallest split")
+
 
 @dataclass(frozen=True)
 class Pairs:
@@ -88,21 +118,9 @@ class EncodedPairs:
     references: list[str]
 
 
-def _language(ctx: TrialContext, option: str, default: str) -> str:
-    value = ctx.option(option, default)
-    if not isinstance(value, str) or not value or "/" in value:
-        raise ValueError(f"task_options.{option}={value!r} must be a language code such as 'en'")
-    return value
-
-
 def _stems(ctx: TrialContext) -> dict[str, str]:
-    stems = {}
-    for split, default in _DEFAULT_SPLITS.items():
-        value = ctx.option(f"{split}_split", default)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"task_options.{split}_split={value!r} must be a file name stem such as {default!r}")
-        stems[split] = value
-    return stems
+    return {"train": ctx.option(TRAIN_SPLIT), "validation": ctx.option(VALIDATION_SPLIT),
+            "test": ctx.option(TEST_SPLIT) or _DEFAULT_SPLITS["test"]}
 
 
 def _find(folder: Path, stem: str, language: str) -> Path | None:
@@ -119,12 +137,12 @@ def split_files(ctx: TrialContext) -> dict[str, tuple[Path, Path]]:
     folder = Path(ctx.data)
     if not folder.is_dir():
         raise ValueError(f"data={ctx.data!r} is not a folder")
-    source_lang, target_lang = _language(ctx, "source_lang", "en"), _language(ctx, "target_lang", "fr")
+    source_lang, target_lang = ctx.option(SOURCE_LANG), ctx.option(TARGET_LANG)
     files = {}
     for split, stem in _stems(ctx).items():
         found = (_find(folder, stem, source_lang), _find(folder, stem, target_lang))
         # The default test split is optional; a named one, and train and validation, are not.
-        if found == (None, None) and split == "test" and ctx.option("test_split") is None:
+        if found == (None, None) and split == "test" and ctx.option(TEST_SPLIT) is None:
             continue
         for path, language in zip(found, (source_lang, target_lang), strict=True):
             if path is None:
@@ -156,12 +174,10 @@ def load_pairs(ctx: TrialContext) -> dict[str, Pairs]:
 
 
 def model_config_option(ctx: TrialContext) -> dict[str, Any] | None:
-    config = ctx.option("model_config")
+    config = ctx.option(MODEL_CONFIG)
     if config is None:
         return None
-    if not isinstance(config, Mapping):
-        raise ValueError(f"task_options.model_config={config!r} must be a mapping of T5Config fields")
-    if ctx.option("model_name") is not None:
+    if ctx.option(MODEL_NAME) is not None:
         raise ValueError("task_options.model_name and task_options.model_config exclude each other: "
                          "a pretrained T5 or a randomly initialised one")
     from transformers import T5Config
@@ -173,16 +189,14 @@ def model_config_option(ctx: TrialContext) -> dict[str, Any] | None:
     if wrong:
         raise ValueError(f"task_options.model_config has field(s) {wrong} that are not settable T5Config "
                          f"fields here (vocab_size follows tokenizer_vocab_size; dropout_rate is searched)")
-    return dict(config)
+    return config
 
 
 def default_prefix(ctx: TrialContext, pretrained: bool) -> str:
-    prefix = ctx.option("source_prefix")
+    prefix = ctx.option(SOURCE_PREFIX)
     if prefix is not None:
-        if not isinstance(prefix, str):
-            raise ValueError(f"task_options.source_prefix={prefix!r} must be a string")
         return prefix
-    names = [_LANGUAGES.get(ctx.option(o, d)) for o, d in (("source_lang", "en"), ("target_lang", "fr"))]
+    names = [_LANGUAGES.get(ctx.option(SOURCE_LANG)), _LANGUAGES.get(ctx.option(TARGET_LANG))]
     if pretrained and all(names):
         return f"translate {names[0]} to {names[1]}: "
     return ""
@@ -206,10 +220,14 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=_PAD, eos_token=_EOS, unk_token=_UNK)
 
 
-class TranslationTask:
+class TranslationTask(TaskPlugin):
     name = "translation"
-    objective = Objective("bleu", "maximize")
-    space = SearchSpace(PARAMS)
+    options = (MODEL_NAME, MODEL_CONFIG, TOKENIZER_VOCAB_SIZE, SOURCE_LANG, TARGET_LANG, TRAIN_SPLIT, VALIDATION_SPLIT,
+               TEST_SPLIT, SOURCE_PREFIX, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, SPLIT_SEED, MAX_LENGTH, MAX_NEW_TOKENS,
+               NUM_BEAMS, MIN_ROWS, *TORCH_OPTIONS)
+    metrics = ("bleu", "train_loss", "validation_loss", "validation_bleu", "test_loss", "test_bleu")
+    default_objective = Objective("bleu", "maximize")
+    default_space = SearchSpace(PARAMS)
     description = ("T5 encoder-decoder transformer (t5-small in the paper; offline a small randomly initialised "
                    "T5 with a tokenizer trained on the data) trained with label-smoothed cross-entropy, AdamW and "
                    "linear warmup; objective: corpus BLEU of its translations of the validation split.")
@@ -218,8 +236,7 @@ class TranslationTask:
         """Pair counts, sentence lengths and vocabulary sizes in words, and the model, for the Creator."""
         splits = load_pairs(ctx)
         train = splits["train"]
-        caps = {"train": ctx.option("max_train_samples"), "validation": ctx.option("max_eval_samples"),
-                "test": ctx.option("max_eval_samples")}
+        caps = split_caps(ctx)
 
         def words(sentences: list[str]) -> dict[str, float]:
             counts = np.array([len(s.split()) for s in sentences])
@@ -228,20 +245,19 @@ class TranslationTask:
 
         profile: dict[str, Any] = {
             "pairs": {split: len(pairs.sources) for split, pairs in splits.items()},
-            "trained_and_evaluated_on": {split: min(caps[split], len(p.sources)) if isinstance(caps[split], int)
-                                         else len(p.sources) for split, p in splits.items()},
-            "languages": [ctx.option("source_lang", "en"), ctx.option("target_lang", "fr")],
+            "trained_and_evaluated_on": {split: capped(len(p.sources), caps[split]) for split, p in splits.items()},
+            "languages": [ctx.option(SOURCE_LANG), ctx.option(TARGET_LANG)],
             "source_words": words(train.sources), "target_words": words(train.targets),
             "source_vocabulary_words": len({w for s in train.sources for w in s.lower().split()}),
             "target_vocabulary_words": len({w for s in train.targets for w in s.lower().split()}),
-            "max_length_tokens": ctx.option("max_length", 128), "num_beams": ctx.option("num_beams", 1),
+            "max_length_tokens": ctx.option(MAX_LENGTH), "num_beams": ctx.option(NUM_BEAMS),
         }
-        config = ctx.option("model_config")
+        config = ctx.option(MODEL_CONFIG)
         if config is not None:
             profile["model"] = {"randomly_initialised_t5": config,
-                                "tokenizer_vocab_size": ctx.option("tokenizer_vocab_size", 8000)}
+                                "tokenizer_vocab_size": ctx.option(TOKENIZER_VOCAB_SIZE)}
         else:
-            profile["model"] = ctx.option("model_name", DEFAULT_MODEL)
+            profile["model"] = ctx.option(MODEL_NAME) or DEFAULT_MODEL
         return profile
 
     def check_data(self, ctx: TrialContext) -> list[ContractReport]:
@@ -249,7 +265,7 @@ class TranslationTask:
         ratio): both files have every line (aligned), no empty sentence, plausible length ratios, enough pairs."""
         import pandas as pd
 
-        min_rows = int_option(ctx.options, "min_rows", 10)
+        min_rows = ctx.option(MIN_ROWS)
         reports = []
         for split, (source_path, target_path) in split_files(ctx).items():
             source_words = pd.Series([len(s.split()) for s in read_lines(source_path)], dtype="Int64")
@@ -274,17 +290,15 @@ class TranslationTask:
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         import torch
 
-        from agenthpo.tasks.torch_support import make_optimizer, prepare, size_cap, subset
+        from agenthpo.tasks.torch_support import make_optimizer, prepare
 
         device = prepare(ctx)
-        max_length = int_option(ctx.options, "max_length", 128)
-        max_new_tokens = int_option(ctx.options, "max_new_tokens", max_length)
-        num_beams = int_option(ctx.options, "num_beams", 1)
-        split_seed = int_option(ctx.options, "split_seed", 0, minimum=0)
+        max_length = ctx.option(MAX_LENGTH)
+        max_new_tokens = ctx.option(MAX_NEW_TOKENS) or max_length
+        num_beams, split_seed, caps = ctx.option(NUM_BEAMS), ctx.option(SPLIT_SEED), split_caps(ctx)
         splits = load_pairs(ctx)
-        caps = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_eval_samples"}
-        used = {split: pairs.take(subset(range(len(pairs.sources)),
-                                         size_cap(ctx, caps[split], len(pairs.sources)), split_seed))
+        used = {split: pairs.take(subset(range(len(pairs.sources)), capped(len(pairs.sources), caps[split]),
+                                         split_seed))
                 for split, pairs in splits.items()}
 
         tokenizer, model, prefix = self._load_model(ctx, used["train"], float(params["dropout_rate"]))
@@ -331,16 +345,14 @@ class TranslationTask:
         config = model_config_option(ctx)
         transformers = import_transformers()
         if config is not None:
-            vocab_size = int_option(ctx.options, "tokenizer_vocab_size", 8000, minimum=16)
+            vocab_size = ctx.option(TOKENIZER_VOCAB_SIZE)
             tokenizer = train_tokenizer(train.sources + train.targets, vocab_size)
             t5_config = transformers.T5Config(**config, vocab_size=len(tokenizer), dropout_rate=dropout_rate,
                                               pad_token_id=tokenizer.pad_token_id,
                                               eos_token_id=tokenizer.eos_token_id,
                                               decoder_start_token_id=tokenizer.pad_token_id)
             return tokenizer, transformers.T5ForConditionalGeneration(t5_config), default_prefix(ctx, False)
-        model_name = ctx.option("model_name", DEFAULT_MODEL)
-        if not isinstance(model_name, str) or not model_name:
-            raise ValueError(f"task_options.model_name={model_name!r} must be a hub id or a folder")
+        model_name = ctx.option(MODEL_NAME) or DEFAULT_MODEL
         source, kwargs = resolve_pretrained(model_name)
         try:
             # The model first: for a folder that holds no model its error is the clearest.

@@ -8,8 +8,8 @@ objective is the validation ROC AUC after the last epoch; test AUC and average p
 PubMed's shared files lack the features of most nodes, so there the input is featureless by default (the paper's
 identity input: one learned row per node, without a dense N x N matrix).
 
-Options read: dataset, features (see agenthpo.tasks.planetoid), split_seed (default 0), validation_fraction (0.05),
-test_fraction (0.10), device and threads (agenthpo.tasks.torch_support).
+Options (declared in `LinkPredictionTask.options`): dataset, features (agenthpo.tasks.planetoid), split_seed,
+validation_fraction, test_fraction, device and threads (agenthpo.tasks.torch_support).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks import planetoid
-from agenthpo.tasks.base import TrialContext, fraction_option
+from agenthpo.tasks.base import TaskPlugin, TrialContext
 from agenthpo.tasks.contracts import ContractReport
+from agenthpo.tasks.options import SPLIT_SEED, TORCH_OPTIONS, Option, fraction
 from agenthpo.trial import Objective
 
 # The paper's Table 2 parameters for VGAE; the GAE paper's setting (lr 0.01, 32 hidden, 16 latent, no dropout,
@@ -36,6 +37,9 @@ SPACE = SearchSpace([
     FloatParam("weight_decay", 1e-8, 1e-3, log=True),
     IntParam("epochs", 20, 400),
 ])
+VALIDATION_FRACTION = Option("validation_fraction", float, 0.05, fraction(),
+                             "share of the edges held out for validation")
+TEST_FRACTION = Option("test_fraction", float, 0.10, fraction(), "share of the edges held out for test")
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,6 @@ class EdgeSplit:
     def sizes(self) -> dict[str, int]:
         return {"train": int(self.train.shape[1]), "validation": int(self.validation.shape[1]),
                 "test": int(self.test.shape[1])}
-
-
-def split_seed_option(ctx: TrialContext) -> int:
-    seed = ctx.option("split_seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"task_options.split_seed={seed!r} must be an integer >= 0")
-    return seed
 
 
 def sample_non_edges(edges: np.ndarray, num_nodes: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -118,19 +115,21 @@ def build_model(features: np.ndarray | None, num_nodes: int, params: Mapping[str
     return VGAE(VariationalGCNEncoder())
 
 
-class LinkPredictionTask:
+class LinkPredictionTask(TaskPlugin):
     name = "link-prediction"
-    objective = Objective("auc", "maximize")
-    space = SPACE
+    options = (*planetoid.OPTIONS, SPLIT_SEED, VALIDATION_FRACTION, TEST_FRACTION, *TORCH_OPTIONS)
+    metrics = ("auc", "train_loss", "best_validation_auc", "best_epoch",
+               *(f"{part}_{score}" for part in ("validation", "test") for score in ("loss", "auc", "ap")))
+    default_objective = Objective("auc", "maximize")
+    default_space = SPACE
     description = ("Variational graph auto-encoder (VGAE, Kipf & Welling 2016) for link prediction on a Planetoid "
                    "citation graph: a two-layer GCN encoder gives each node a Gaussian latent vector and an "
                    "inner-product decoder scores node pairs; objective ROC AUC on held-out validation edges "
                    "against as many sampled non-edges.")
 
     def load(self, ctx: TrialContext) -> tuple[planetoid.PlanetoidGraph, EdgeSplit]:
-        validation_fraction = fraction_option(ctx.options, "validation_fraction", 0.05)
-        test_fraction = fraction_option(ctx.options, "test_fraction", 0.10)
-        seed = split_seed_option(ctx)
+        validation_fraction, test_fraction = ctx.option(VALIDATION_FRACTION), ctx.option(TEST_FRACTION)
+        seed = ctx.option(SPLIT_SEED)
         graph = planetoid.load_graph(ctx, self.name)
         return graph, split_edges(graph.edges, graph.num_nodes, validation_fraction, test_fraction, seed)
 

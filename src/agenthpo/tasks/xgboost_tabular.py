@@ -3,20 +3,24 @@
 The split into train / validation / test is fixed by `split_seed` (not the study seed), so every
 trial and every proposer sees the same rows. The objective is measured on validation; test
 metrics are recorded beside it for an honest view of generalisation.
+
+Task options are declared below (`COMMON_OPTIONS`, and `labels` for classification), each with its rule,
+default and help; `target`, the label column, is the one a spec must give.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, Scalar, SearchSpace
-from agenthpo.tasks.base import TrialContext
-from agenthpo.tasks.contracts import ContractReport, expect, user_expectations, validate_frame
+from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.contracts import EXPECTATIONS, ContractReport, expect, user_expectations, validate_frame
+from agenthpo.tasks.data import split_indices
+from agenthpo.tasks.options import REQUIRED, SPLIT_SEED, Option, at_least, fraction, list_of, not_empty
 from agenthpo.trial import Objective
 
 # The paper's Table 2 parameters for XGBoost; the ranges are ours, chosen to cover the usual defaults.
@@ -35,31 +39,14 @@ SCALE_POS_WEIGHT = FloatParam("scale_pos_weight", 1.0, 10.0)
 _BOOSTER_KEYS = ("max_depth", "learning_rate", "min_child_weight", "subsample", "colsample_bytree", "gamma",
                  "reg_alpha", "reg_lambda", "scale_pos_weight")
 
-
-@dataclass(frozen=True)
-class Split:
-    train: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-
-
-def split_indices(labels: np.ndarray, validation_fraction: float, test_fraction: float, seed: int,
-                  stratify: bool) -> Split:
-    """A seeded split; stratified by label for classification so small classes appear in each part."""
-    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 < value < 0.5:
-            raise ValueError(f"{name}={value!r} outside (0, 0.5)")
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratify else [np.arange(len(labels))]
-    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
-    for group in groups:
-        group = rng.permutation(group)
-        n_test = int(round(len(group) * test_fraction))
-        n_val = int(round(len(group) * validation_fraction))
-        parts["test"].append(group[:n_test])
-        parts["validation"].append(group[n_test:n_test + n_val])
-        parts["train"].append(group[n_test + n_val:])
-    return Split(**{k: np.sort(np.concatenate(v)) for k, v in parts.items()})
+TARGET = Option("target", str, REQUIRED, not_empty(), "the label column of the CSV")
+DROP_COLUMNS = Option("drop_columns", list, [], list_of(str), "columns left out of the features (ids, leaks)")
+VALIDATION_FRACTION = Option("validation_fraction", float, 0.2, fraction(), "share of the rows held out for validation")
+TEST_FRACTION = Option("test_fraction", float, 0.2, fraction(), "share of the rows held out for test")
+NTHREAD = Option("nthread", int, 0, at_least(0), "xgboost's CPU threads (0: xgboost's own choice)")
+MIN_ROWS = Option("min_rows", int, 50, at_least(1), "the contract's smallest table")
+LABELS = Option("labels", list, None, not_empty(), "the label values the target may hold (checked by the contract)")
+COMMON_OPTIONS = (TARGET, DROP_COLUMNS, VALIDATION_FRACTION, TEST_FRACTION, SPLIT_SEED, NTHREAD, MIN_ROWS, EXPECTATIONS)
 
 
 def f1_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -81,30 +68,32 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return 1.0 - residual / total if total > 0 else 0.0
 
 
-class XGBoostTabularTask:
+class XGBoostTabularTask(TaskPlugin):
     def __init__(self, name: str, classification: bool):
         self.name = name
         self.classification = classification
-        self.objective = Objective("f1", "maximize") if classification else Objective("r2", "maximize")
-        params = COMMON_PARAMS + ([SCALE_POS_WEIGHT] if classification else [])
-        self.space = SearchSpace(params)
+        # The headline metric: the validation score, also returned under its plain name.
+        self.headline = "f1" if classification else "r2"
+        self.default_objective = Objective(self.headline, "maximize")
+        self.default_space = SearchSpace(COMMON_PARAMS + ([SCALE_POS_WEIGHT] if classification else []))
+        self.options = COMMON_OPTIONS + ((LABELS,) if classification else ())
+        scores = ("f1", "accuracy") if classification else ("r2", "rmse")
+        self.metrics = (self.headline, *(f"{part}_{score}" for part in ("validation", "test") for score in scores))
         kind = "binary or multi-class classification" if classification else "regression"
         self.description = (f"XGBoost gradient-boosted trees ({kind}) on a tabular CSV; "
-                            f"objective {self.objective.metric} on the validation split.")
+                            f"objective {self.headline} on the validation split.")
 
     def load(self, ctx: TrialContext):
         import pandas as pd
 
         if not ctx.data:
             raise ValueError(f"task {self.name!r} needs `data`: the path of a CSV file")
-        target = ctx.option("target")
-        if not target:
-            raise ValueError(f"task {self.name!r} needs task_options.target: the label column")
+        target = ctx.option(TARGET)
         frame = pd.read_csv(ctx.data)
         if target not in frame.columns:
             raise ValueError(f"task_options.target={target!r} is not a column of {ctx.data} "
                              f"(columns: {list(frame.columns)})")
-        frame = frame.drop(columns=list(ctx.option("drop_columns", [])))
+        frame = frame.drop(columns=ctx.option(DROP_COLUMNS))
         labels = frame.pop(target)
         if labels.isna().any():
             raise ValueError(f"{ctx.data}: {int(labels.isna().sum())} rows have no {target!r}")
@@ -121,25 +110,23 @@ class XGBoostTabularTask:
 
         if not ctx.data:
             raise ValueError(f"task {self.name!r} needs `data`: the path of a CSV file")
-        target = ctx.option("target")
-        if not target:
-            raise ValueError(f"task {self.name!r} needs task_options.target: the label column")
+        target = ctx.option(TARGET)
         frame = pd.read_csv(ctx.data)
         expectations = [
             expect("column_to_exist", column=target),
             expect("column_values_to_not_be_null", column=target),
-            expect("table_row_count_to_be_between", min_value=int(ctx.option("min_rows", 50))),
+            expect("table_row_count_to_be_between", min_value=ctx.option(MIN_ROWS)),
         ]
         if self.classification:
-            labels = ctx.option("labels")
+            labels = ctx.option(LABELS)
             if labels is not None:
-                expectations.append(expect("column_values_to_be_in_set", column=target, value_set=list(labels)))
+                expectations.append(expect("column_values_to_be_in_set", column=target, value_set=labels))
             # Class ids index xgboost's outputs: non-negative whole numbers.
             expectations.append(expect("column_values_to_be_between", column=target, min_value=0))
         else:
             expectations.append(expect("column_values_to_be_in_type_list", column=target,
                                        type_list=["float64", "float32", "int64", "int32"]))
-        expectations += user_expectations(ctx.option("expectations", []))
+        expectations += user_expectations(ctx.option(EXPECTATIONS))
         return [validate_frame(Path(ctx.data).name, frame, expectations)]
 
     def profile(self, ctx: TrialContext) -> dict[str, Any]:
@@ -163,11 +150,10 @@ class XGBoostTabularTask:
         import xgboost as xgb
 
         features, labels = self.load(ctx)
-        split = split_indices(labels, float(ctx.option("validation_fraction", 0.2)),
-                              float(ctx.option("test_fraction", 0.2)), int(ctx.option("split_seed", 0)),
-                              stratify=self.classification)
+        split = split_indices(labels, ctx.option(VALIDATION_FRACTION), ctx.option(TEST_FRACTION),
+                              ctx.option(SPLIT_SEED), stratify=self.classification)
         booster_params: dict[str, Any] = {k: params[k] for k in _BOOSTER_KEYS if k in params}
-        booster_params.update(seed=ctx.seed, tree_method="hist", nthread=int(ctx.option("nthread", 0)) or None)
+        booster_params.update(seed=ctx.seed, tree_method="hist", nthread=ctx.option(NTHREAD) or None)
         booster_params = {k: v for k, v in booster_params.items() if v is not None}
         classes = np.unique(labels[split.train])
         if self.classification:
@@ -206,8 +192,7 @@ class XGBoostTabularTask:
             else:
                 results[f"{part}_r2"] = r2_score(truth, raw)
                 results[f"{part}_rmse"] = float(np.sqrt(np.mean((truth - raw) ** 2)))
-        metric = self.objective.metric
-        results[metric] = results[f"validation_{metric}"]
+        results[self.headline] = results[f"validation_{self.headline}"]
         return results
 
 
