@@ -94,7 +94,7 @@ class NodeClassificationTask(TaskPlugin):
         import torch
         import torch.nn.functional as F
 
-        from agenthpo.tasks.torch_support import check_finite, make_optimizer, prepare
+        from agenthpo.tasks.torch_support import check_finite, epoch_numbers, make_optimizer, prepare
 
         device = prepare(ctx)
         graph = planetoid.load_graph(ctx, self.name)
@@ -117,11 +117,8 @@ class NodeClassificationTask(TaskPlugin):
                 scores[f"{name}_accuracy"] = (logits[nodes].argmax(dim=1) == labels[nodes]).float().mean().item()
             return scores
 
-        epochs = int(params["epochs"])
-        if epochs < 1:
-            raise ValueError(f"epochs={epochs} must be >= 1")
         best = (-1.0, 0)
-        for epoch in range(1, epochs + 1):
+        for epoch in epoch_numbers(params):
             model.train()
             optimizer.zero_grad()
             loss = F.cross_entropy(model(adjacency)[parts["train"]], labels[parts["train"]])

@@ -8,7 +8,8 @@ plug-in declares).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +60,14 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = N
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+def epoch_numbers(params: Mapping[str, Any]) -> range:
+    """Epochs 1..params['epochs']; a space whose low bound allows 0 fails the trial with a plain message."""
+    epochs = int(params["epochs"])
+    if epochs < 1:
+        raise ValueError(f"epochs={epochs} must be >= 1")
+    return range(1, epochs + 1)
 
 
 def check_finite(loss: torch.Tensor, epoch: int) -> None:

@@ -148,7 +148,7 @@ class LinkPredictionTask(TaskPlugin):
         import torch
         import torch.nn.functional as F
 
-        from agenthpo.tasks.torch_support import check_finite, make_optimizer, prepare
+        from agenthpo.tasks.torch_support import check_finite, epoch_numbers, make_optimizer, prepare
 
         device = prepare(ctx)
         graph, split = self.load(ctx)
@@ -180,11 +180,8 @@ class LinkPredictionTask(TaskPlugin):
             return {f"{part}_loss": loss, f"{part}_auc": float(roc_auc_score(truth, scores)),
                     f"{part}_ap": float(average_precision_score(truth, scores))}
 
-        epochs = int(params["epochs"])
-        if epochs < 1:
-            raise ValueError(f"epochs={epochs} must be >= 1")
         best = (-1.0, 0)
-        for epoch in range(1, epochs + 1):
+        for epoch in epoch_numbers(params):
             model.train()
             optimizer.zero_grad()
             z = model.encode(message_graph)
