@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agenthpo.tracking.client import make_client
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 
 from agenthpo import names
 from agenthpo.spec import StudySpec
@@ -59,7 +59,7 @@ class MlflowStudyStore:
 
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = make_client(tracking_uri)
 
     # -- studies -----------------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:

@@ -1,0 +1,14 @@
+"""The one place an MlflowClient is made: every store talks to MLflow through what this returns.
+
+Cross-cutting behaviour of every write (redaction of secrets, retries through a tracking outage) is a
+wrapper added here, so no store method can forget it.
+"""
+
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+
+def make_client(tracking_uri: str):
+    """An MlflowClient for `tracking_uri`, with the project's wrappers around it."""
+    return MlflowClient(tracking_uri=tracking_uri)
