@@ -1,24 +1,29 @@
 """What every component body does: the spec and the study store from its parameters, and the step
-messages (`agenthpo.messages`) loaded from and dumped to the JSON that KFP passes between steps."""
+messages (`agenthpo.messages`) loaded from and dumped to the JSON that KFP passes between steps.
+
+A step's exits are redacted (`agenthpo.redact`): `load` routes its log records and stdout/stderr (the
+traceback of a failed step included) through the redaction, and `dump` redacts what KFP stores."""
 
 from __future__ import annotations
 
 import json
 
 from agenthpo.messages import Round, TrialConfig
+from agenthpo.redact import install, redact
 from agenthpo.spec import StudySpec
 
 
 def load(spec_json: str):
     from agenthpo.tracking import MlflowStudyStore
 
+    install()
     spec = StudySpec.from_json(json.loads(spec_json))
     return spec, MlflowStudyStore(spec.tracking_uri)
 
 
 def dump(message) -> str:
-    """A step message as the JSON string a component returns."""
-    return json.dumps(message.to_json())
+    """A step message as the JSON string a component returns (and KFP stores): redacted."""
+    return redact(json.dumps(message.to_json()))
 
 
 def read_config(path: str, slot: int = -1) -> TrialConfig:

@@ -173,3 +173,80 @@ def test_names_that_look_like_message_text_keep_their_paths():
     with pytest.raises(FieldError) as raised:
         CategoricalParam("c", "abc")
     assert raised.value.path == "c.choices"
+
+
+# -- limits (agenthpo.limits): no bound, choice or name that a sampler, a proposal step or MLflow cannot take -----
+
+@pytest.mark.parametrize("data, path, text", [
+    ({"type": "int", "low": 0, "high": 10**30}, "n.high", "outside the 64-bit integer range"),
+    ({"type": "int", "low": -(2**63), "high": 0}, "n.low", "outside the 64-bit integer range"),
+    ({"type": "int", "low": 0, "high": 1e30}, "n.high", "must be an integer"),
+    ({"type": "float", "low": -1e308, "high": 1e308}, "n.low", "|x| <= 1e+15"),
+    ({"type": "float", "low": 0.0, "high": 10**400}, "n.high", "|x| <= 1e+15"),
+    ({"type": "float", "low": 0.0, "high": float("inf")}, "n.high", "must be a finite number"),
+    ({"type": "float", "low": 1e-3, "high": 1.0000001e15, "log": True}, "n.high", "|x| <= 1e+15"),
+    ({"type": "categorical", "choices": list(range(1001))}, "n.choices", "1-1,000"),
+    ({"type": "categorical", "choices": ["a", "b" * 251]}, "n.choices[1]", "at most 250"),
+    ({"type": "ordinal", "choices": [1.0, float("nan")]}, "n.choices[1]", "finite number"),
+    ({"type": "ordinal", "choices": [1, 2**64]}, "n.choices[1]", "64-bit"),
+])
+def test_bounds_and_choices_are_limited(data, path, text):
+    with pytest.raises(FieldError) as raised:
+        param_from_json("n", data)
+    assert raised.value.path == path and text in raised.value.message, str(raised.value)
+
+
+def test_the_limits_themselves_are_accepted_and_sampled():
+    rng = np.random.default_rng(0)
+    widest = SearchSpace([IntParam("n", -(2**63) + 1, 2**63 - 1), IntParam("m", 1, 2**63 - 1, log=True),
+                          FloatParam("x", -1e15, 1e15), FloatParam("y", 1e-300, 1e15, log=True)])
+    for _ in range(50):
+        assert widest.validate(widest.sample(rng))
+    assert 0.0 <= widest.param("x").to_unit(3.0) <= 1.0
+
+
+def test_huge_proposed_values_are_refused_not_overflowed():
+    # An LLM may answer 10**400: it is outside the range, never an OverflowError.
+    for param in (FloatParam("x", 0.0, 1.0), IntParam("n", 0, 9)):
+        with pytest.raises(FieldError, match="outside"):
+            param.validate(10**400)
+    assert IntParam("n", 0, 9).validate(3.0) == 3 and FloatParam("x", 0.0, 1.0).validate(1) == 1.0
+
+
+@pytest.mark.parametrize("name, text", [
+    ("lr=1", "holds ['=']"),
+    ("a:b", "holds [':']"),
+    ("héllo", "holds ['é']"),
+    ("x" * 251, "1-250 characters"),
+    ("", "1-250 characters"),
+    ("../lr", "normalises"),
+    ("a//b", "normalises"),
+    ("/lr", "normalises"),
+    ("lr/", "normalises"),
+    (" lr", "leading and trailing spaces"),
+    ("agenthpo.state", "starts with 'agenthpo'"),
+])
+def test_names_mlflow_refuses_or_the_project_uses_are_refused(name, text):
+    with pytest.raises(FieldError) as raised:
+        SearchSpace.from_json({name: {"type": "float", "low": 0.0, "high": 1.0}})
+    assert raised.value.path == name and text in raised.value.message, str(raised.value)
+
+
+def test_names_mlflow_accepts_are_kept_and_those_it_refuses_are_refused():
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, _validate_param_name
+
+    names = ["learning_rate", "model.dropout", "encoder/layers", "batch size", "x-1", "L" * MAX_ENTITY_KEY_LENGTH]
+    assert SearchSpace.from_json({n: {"type": "int", "low": 0, "high": 1} for n in names}).names == names
+    for name in names:
+        _validate_param_name(name)  # MLflow's own check: raises for a name it would refuse
+    for name in ["lr=1", "a,b", "x\ny", "../lr", "a//b", "/lr", "lr/", "./lr"]:
+        with pytest.raises(MlflowException):
+            _validate_param_name(name)
+        with pytest.raises(FieldError):
+            SearchSpace.from_json({name: {"type": "int", "low": 0, "high": 1}})
+
+
+def test_a_space_has_at_most_100_parameters():
+    with pytest.raises(FieldError, match="101 parameters: a search space has 1-100"):
+        SearchSpace.from_json({f"p{i}": {"type": "int", "low": 0, "high": 1} for i in range(101)})

@@ -195,15 +195,15 @@ def test_the_source_is_named_once_and_overrides_say_command_line():
 
 
 def test_names_that_look_like_message_text_do_not_confuse_paths():
-    # The parser no longer recovers paths from message text: names holding 'direction', ':' or '=' keep theirs.
-    space = {"direction": {"type": "float", "low": 0.0, "high": 1.0}, "x=1": {"type": "int", "low": 0, "high": 9},
-             "a: b": {"type": "categorical", "choices": ["u", "v"]}}
+    # The parser never recovers paths from message text: names holding 'direction', '.', ' ' or '/' keep theirs.
+    space = {"direction": {"type": "float", "low": 0.0, "high": 1.0}, "x.low": {"type": "int", "low": 0, "high": 9},
+             "a b/c": {"type": "categorical", "choices": ["u", "v"]}}
     data = base() | {"space": space}
     cases = [
         ({"space": {**space, "direction": {"type": "float", "low": 2.0, "high": 1.0}}}, "space.direction.low"),
-        ({"space": {**space, "x=1": {"type": "int", "low": 0, "high": 9.5}}}, "space.x=1.high"),
-        ({"start": {"direction": 0.5, "x=1": 10, "a: b": "u"}}, "start.x=1"),
-        ({"start": {"direction": 0.5, "x=1": 1, "a: b": "w"}}, "start.a: b"),
+        ({"space": {**space, "x.low": {"type": "int", "low": 0, "high": 9.5}}}, "space.x.low.high"),
+        ({"start": {"direction": 0.5, "x.low": 10, "a b/c": "u"}}, "start.x.low"),
+        ({"start": {"direction": 0.5, "x.low": 1, "a b/c": "w"}}, "start.a b/c"),
         ({"objective": {"metric": ["direction"]}}, "objective.metric"),
     ]
     for change, path in cases:
@@ -216,3 +216,67 @@ def test_int_at_least_is_shared_with_the_bench_suites():
     assert int_at_least(3, 1, "n") == 3
     with pytest.raises(FieldError, match=r"^n: 0 must be an integer >= 1$"):
         int_at_least(0, 1, "n")
+
+
+# -- budget.trial_timeout, size limits, proposer options ------------------------------------------------------
+
+def test_trial_timeout_is_optional_checked_and_round_trips(tmp_path):
+    spec = load_spec(write(tmp_path, base()))
+    assert spec.budget.trial_timeout is None and spec.budget.to_json()["trial_timeout"] is None
+    for timeout in (0.5, 3600):
+        spec = load_spec(write(tmp_path, base() | {"budget": {"trials": 2, "trial_timeout": timeout}}))
+        assert spec.budget.trial_timeout == timeout
+        assert parse_spec(spec.to_json(), base_dir=None) == spec
+        assert spec.with_overrides(trials=1).budget.trial_timeout == timeout
+    for bad in (0, -1, "1h", True, float("inf"), 31 * 24 * 3600):
+        with pytest.raises(FieldError) as raised:
+            parse_spec(base() | {"budget": {"trials": 2, "trial_timeout": bad}}, base_dir=None)
+        assert raised.value.path == "budget.trial_timeout" and "seconds" in raised.value.message
+
+
+def test_a_spec_without_description_takes_command_line_overrides():
+    data = base()
+    del data["description"]
+    assert parse_spec(data, base_dir=None).with_overrides(trials=2).description == ""
+
+
+def test_description_and_whole_spec_sizes_are_limited():
+    assert parse_spec(base() | {"description": "d" * 20_000}, base_dir=None).description == "d" * 20_000
+    with pytest.raises(FieldError, match=r"^description: is 20,001 characters; at most 20,000"):
+        parse_spec(base() | {"description": "d" * 20_001}, base_dir=None)
+    # 15,000 accented letters are 90 KB of JSON (each is written \u00e9): the field that makes the bulk is named.
+    with pytest.raises(FieldError) as raised:
+        parse_spec(base() | {"description": "é" * 15_000}, base_dir=None)
+    assert raised.value.path == "description" and "more than 65,536" in raised.value.message
+    space = {f"p{i}": {"type": "categorical", "choices": [f"{c}" * 200 for c in "abcdefghij"]} for i in range(40)}
+    with pytest.raises(FieldError, match=r"^space: the spec is [\d,]+ bytes as JSON"):
+        parse_spec(base() | {"space": space}, base_dir=None)
+
+
+def test_proposer_options_are_checked_when_the_spec_loads():
+    assert parse_spec(base() | {"proposer": {"name": "tpe", "n_startup_trials": 3}}, base_dir=None).proposer.options
+    cases = [({"name": "tpe", "n_startup_tirals": 3}, "proposer.n_startup_tirals", "did you mean 'n_startup_trials'"),
+             ({"name": "tpe", "n_startup_trials": -1}, "proposer", "must be an integer >= 0"),
+             ({"name": "agent", "client": "x"}, "proposer.client", "unknown field"),
+             ({"name": "random", "seed": 3}, "proposer.seed", "unknown field")]
+    for proposer, path, text in cases:
+        with pytest.raises(FieldError) as raised:
+            parse_spec(base() | {"proposer": proposer}, base_dir=None)
+        assert raised.value.path == path and text in raised.value.message, str(raised.value)
+
+
+@pytest.mark.parametrize("budget, path", [
+    ({"trials": 100_001}, "budget.trials"), ({"trials": 10**12}, "budget.trials"),
+    ({"trials": 5, "max_failed_trials": 100_001}, "budget.max_failed_trials"),
+])
+def test_budgets_are_bounded(budget, path):
+    with pytest.raises(FieldError) as raised:
+        parse_spec(base() | {"budget": budget}, base_dir=None)
+    assert raised.value.path == path and "more than 100,000" in raised.value.message
+    assert parse_spec(base() | {"budget": {"trials": 100_000, "max_failed_trials": 100_000}}, base_dir=None)
+
+
+def test_seed_is_bounded():
+    assert parse_spec(base() | {"seed": 2**32 - 1}, base_dir=None).seed == 2**32 - 1
+    with pytest.raises(FieldError, match=r"^seed: 4294967296 is more than 4,294,967,295"):
+        parse_spec(base() | {"seed": 2**32}, base_dir=None)

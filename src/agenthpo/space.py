@@ -5,6 +5,10 @@ log scale), unordered categorical choices and ordered (ordinal) choices.
 
 Every error is a `FieldError` (a ValueError) whose path is relative to the space: the parameter's
 name (`lr`) or one of its fields (`lr.low`, `opt.choices[1]`); the spec parser adds `space.`.
+
+Limits (agenthpo.limits: no bound may overflow a sampler): 1-100 parameters named as MLflow takes param keys
+(1-250 ASCII letters, digits, '_-. /', no path tricks, no 'agenthpo' prefix); int bounds |x| < 2**63; float
+bounds finite, |x| <= 1e15, low > 0 on a log scale; 1-1,000 choices, numbers so bounded, strings <= 250 chars.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agenthpo.errors import FieldError, did_you_mean, reject_unknown
+from agenthpo.limits import FLOAT_BOUND, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_PARAMS, check_number, check_param_name
 
 Scalar = bool | int | float | str
 
@@ -55,7 +60,7 @@ class _Range:
         return f"{self._label} in [{self.low}, {self.high}]{scale}"
 
     def _inside(self, value: Any) -> Any:
-        if not self.low <= value <= self.high:
+        if not self.low <= value <= self.high:  # exact for any int, so none overflows a float here
             raise FieldError(self.name, f"{value!r} outside [{self.low}, {self.high}]; choose a value in that range")
         return value
 
@@ -78,13 +83,13 @@ class FloatParam(_Range):
     _label: ClassVar[str] = "float"
 
     def __post_init__(self) -> None:
-        _check_range(self.name, self.low, self.high, self.log)
+        _check_range(self.name, self.low, self.high, self.log, real=True)
 
     def validate(self, value: Any) -> float:
         """The value as a float; FieldError(`<name>`) when it is not a number inside [low, high]."""
-        if not _is_number(value) or math.isnan(float(value)):
+        if not _is_number(value) or value != value:  # NaN
             raise FieldError(self.name, f"{value!r} is not a number; give one in [{self.low}, {self.high}]")
-        return self._inside(float(value))
+        return float(self._inside(value))
 
     def sample(self, rng: np.random.Generator) -> float:
         if self.log:
@@ -118,7 +123,7 @@ class IntParam(_Range):
     def validate(self, value: Any) -> int:
         """The value as an int; FieldError(`<name>`) when it is not a whole number inside [low, high]."""
         # 3.0 from a JSON decoder or an LLM is an integer; 3.5 is not.
-        if not _is_number(value) or not float(value).is_integer():
+        if not _is_number(value) or isinstance(value, float) and not value.is_integer():
             raise FieldError(self.name, f"{value!r} is not an integer; give one in [{self.low}, {self.high}]")
         return self._inside(int(value))
 
@@ -191,10 +196,11 @@ _KINDS: dict[str, type] = {"float": FloatParam, "int": IntParam, "categorical": 
                            "ordinal": OrdinalParam}
 
 
-def _check_range(name: str, low: float, high: float, log: bool) -> None:
+def _check_range(name: str, low: float, high: float, log: bool, real: bool = False) -> None:
     for bound, label in ((low, "low"), (high, "high")):
-        if not _is_number(bound) or not math.isfinite(bound):
+        if not _is_number(bound):
             raise FieldError(f"{name}.{label}", f"{bound!r} must be a finite number")
+        check_number(bound, f"{name}.{label}", real)
     if not isinstance(log, bool):
         raise FieldError(f"{name}.log", f"{log!r} must be true or false")
     if low > high:
@@ -204,11 +210,15 @@ def _check_range(name: str, low: float, high: float, log: bool) -> None:
 
 
 def _check_choices(name: str, choices: tuple[Any, ...]) -> None:
-    if not choices:
-        raise FieldError(f"{name}.choices", "[] must name at least one value")
+    if not choices or len(choices) > MAX_CHOICES:
+        raise FieldError(f"{name}.choices", f"{len(choices)} values: give 1-{MAX_CHOICES:,}")
     for i, choice in enumerate(choices):
         if not isinstance(choice, bool | int | float | str):
             raise FieldError(f"{name}.choices[{i}]", f"{choice!r} must be a string, number or boolean")
+        check_number(choice, f"{name}.choices[{i}]")
+        if isinstance(choice, str) and len(choice) > MAX_CHOICE_CHARS:
+            raise FieldError(f"{name}.choices[{i}]", f"a string of {len(choice):,} characters; at most "
+                                                     f"{MAX_CHOICE_CHARS} (name the choice, not its contents)")
         if any(_same_choice(seen, choice) for seen in choices[:i]):
             raise FieldError(f"{name}.choices[{i}]", f"{choice!r} is listed twice; remove one")
 
@@ -243,7 +253,7 @@ def param_from_json(name: str, data: Mapping[str, Any]) -> Param:
     if kind in ("float", "int"):
         low, high = data["low"], data["high"]
         if kind == "float":  # YAML reads `low: 0` as an int; a float parameter's bounds are floats
-            low, high = (float(b) if _is_number(b) else b for b in (low, high))
+            low, high = (float(b) if _is_number(b) and abs(b) <= FLOAT_BOUND else b for b in (low, high))
         return _KINDS[kind](name, low, high, data.get("log", False))
     return _KINDS[kind](name, data["choices"])
 
@@ -260,8 +270,10 @@ class SearchSpace(Sequence[Param]):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise FieldError(duplicates[0], f"parameter name(s) {duplicates} appear more than once; rename one")
-        if not params:
-            raise FieldError("", "a search space needs at least one parameter")
+        if not params or len(params) > MAX_PARAMS:
+            raise FieldError("", f"{len(params)} parameters: a search space has 1-{MAX_PARAMS}")
+        for name in names:
+            check_param_name(name)
         self._params = tuple(params)
         self._by_name = {p.name: p for p in params}
 
@@ -312,10 +324,8 @@ class SearchSpace(Sequence[Param]):
 
     def key(self, config: Mapping[str, Any]) -> tuple:
         """A hashable identity for duplicate detection (floats compared to 12 significant digits)."""
-        return tuple(
-            float(f"{config[p.name]:.12g}") if isinstance(p, FloatParam) else config[p.name]
-            for p in self._params
-        )
+        return tuple(float(f"{config[p.name]:.12g}") if isinstance(p, FloatParam) else config[p.name]
+                     for p in self._params)
 
     def to_json(self) -> dict[str, dict[str, Any]]:
         return {p.name: p.to_json() for p in self._params}

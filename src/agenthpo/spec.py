@@ -3,10 +3,15 @@
 Everything is validated before anything runs. Errors are FieldErrors: each value object raises paths
 relative to itself, parse_spec puts the section in front (`space.lr.low`, `llm.temperature`) and
 names the file once, so a user reads `<file>: <path>: <message>`.
+
+The file is read strictly (agenthpo.yaml_strict: UTF-8, no key given twice, bounded anchors and nesting) and
+every value is bounded (agenthpo.limits): a description of at most 20,000 characters, a spec of at most 64 KiB
+as JSON (it travels to the pipeline's steps as one parameter), budgets of at most 100,000 trials.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Mapping
@@ -14,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from agenthpo import limits
 from agenthpo.cluster import ClusterOptions, parse_cluster
 from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
 from agenthpo.llm.config import LLMConfig
@@ -23,6 +27,7 @@ from agenthpo.proposers import PROPOSERS, uses_llm
 from agenthpo.space import SearchSpace
 from agenthpo.tasks import check_task
 from agenthpo.trial import Objective
+from agenthpo.yaml_strict import load_yaml
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # The LLM Creator with a model-based safeguard (proposers/agent.py).
@@ -33,31 +38,38 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
               "tracking_uri", "experiment", "task_options", "llm", "start", "parallel", "cluster"}
-
+_BUDGET_FIELDS = ("trials", "max_failed_trials", "trial_timeout")
+# What the pipeline passes every proposer itself: never a spec's option.
+_PROPOSER_INTERNAL = {"self", "objective", "seed", "context", "client", "source"}
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How many trials to train, and after how many failures to stop.
+    """How many trials to train, after how many failures to stop, and how long one trial may take.
+
+    `trial_timeout` is in seconds (None: no limit); a trial past it is stopped and recorded as failed.
 
     Raises:
-        FieldError: `trials` / `max_failed_trials` when not an integer >= 1.
+        FieldError: `trials` / `max_failed_trials` when not an integer in [1, 100,000]; `trial_timeout` when
+            not a number in (0, 30 days].
     """
 
     trials: int
     max_failed_trials: int = DEFAULT_MAX_FAILED
+    trial_timeout: float | None = None
 
     def __post_init__(self) -> None:
-        int_at_least(self.trials, 1, "trials")
-        int_at_least(self.max_failed_trials, 1, "max_failed_trials")
+        for name in ("trials", "max_failed_trials"):
+            limits.int_between(getattr(self, name), 1, limits.MAX_TRIALS, name, " (the most trials a study may have)")
+        limits.check_timeout(self.trial_timeout, "trial_timeout")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Budget:
-        reject_unknown(data, {"trials", "max_failed_trials"})
-        return cls(data.get("trials"), data.get("max_failed_trials", DEFAULT_MAX_FAILED))
+        reject_unknown(data, _BUDGET_FIELDS)
+        return cls(data.get("trials"), data.get("max_failed_trials", DEFAULT_MAX_FAILED), data.get("trial_timeout"))
 
-    def to_json(self) -> dict[str, int]:
-        return {"trials": self.trials, "max_failed_trials": self.max_failed_trials}
+    def to_json(self) -> dict[str, Any]:
+        return {"trials": self.trials, "max_failed_trials": self.max_failed_trials, "trial_timeout": self.trial_timeout}
 
 
 @dataclass(frozen=True)
@@ -154,14 +166,8 @@ def load_spec(path: str | os.PathLike[str]) -> StudySpec:
         FieldError: `<file>: <path>: <message>`, the path from the spec's top ('' for the file itself).
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise FieldError("", f"cannot read the spec: {exc.strerror}", source=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FieldError("", f"not valid YAML: {exc}", source=str(path)) from None
+    with prefixed("", str(path)):
+        data = load_yaml(path)
     return parse_spec(data, base_dir=path.resolve().parent, source=str(path))
 
 
@@ -177,14 +183,19 @@ def parse_spec(data: Any, base_dir: Path | None, source: str = "") -> StudySpec:
 
 def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     if not isinstance(data, Mapping):
-        raise FieldError("", f"expected a mapping at the top level, got {data!r}")
+        raise FieldError("", f"expected a mapping at the top level (name, task, objective, space, budget, ...), "
+                             f"got {str(data)[:200]!r}")
     reject_unknown(data, _TOP_LEVEL)
 
     name = _required(data, "name", str)
     if not _NAME.match(name):
         raise FieldError("name", f"{name!r} must be 1-128 letters, digits, '.', '_' or '-'")
     task = _required(data, "task", str)
-    description = _optional(data, "description", str, default="")
+    # Optional: absent, null and '' (as to_json writes an absent one) are the same.
+    description = "" if data.get("description") == "" else _optional(data, "description", str, default="")
+    if len(description) > limits.MAX_DESCRIPTION_CHARS:
+        raise FieldError("description", f"is {len(description):,} characters; at most {limits.MAX_DESCRIPTION_CHARS:,}"
+                                        f": keep the background the Creator needs (the task, the data, what matters)")
 
     objective_data = _required(data, "objective", Mapping)
     with prefixed("objective"):
@@ -197,20 +208,13 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     with prefixed("budget"):
         budget = Budget.from_json(budget_data)
 
-    proposer_data = data.get("proposer", DEFAULT_PROPOSER)
-    if isinstance(proposer_data, str):
-        proposer = ProposerSpec(proposer_data)
-    elif isinstance(proposer_data, Mapping) and isinstance(proposer_data.get("name"), str):
-        proposer = ProposerSpec(proposer_data["name"], {k: v for k, v in proposer_data.items() if k != "name"})
-    else:
-        raise FieldError("proposer", f"{proposer_data!r} must be a name or a mapping with 'name'")
-    if proposer.name not in PROPOSERS:
-        raise FieldError("proposer", f"{proposer.name!r} is not one of {sorted(PROPOSERS)}"
-                                     f"{did_you_mean(proposer.name, PROPOSERS)}")
+    with prefixed("proposer"):
+        proposer = _proposer(data.get("proposer", DEFAULT_PROPOSER), objective)
 
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise FieldError("seed", f"{seed!r} must be a non-negative integer")
+    limits.int_between(seed, 0, limits.MAX_SEED, "seed", " (2**32 - 1, what every generator takes)")
 
     data_path = _optional(data, "data", str, default=None)
     if data_path is not None:
@@ -219,7 +223,7 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     experiment = _optional(data, "experiment", str, default=None)
     task_options = _optional(data, "task_options", Mapping, default={}) or {}
     # The plug-in's declared options and metrics: a typo or an unreported metric fails here, not in every trial.
-    check_task(task, task_options, objective.metric)
+    check_task(task, task_options, objective.metric, space)
     llm_data = _optional(data, "llm", Mapping, default={}) or {}
     with prefixed("llm"):
         llm = LLMConfig.from_json(llm_data)
@@ -236,12 +240,35 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     with prefixed("cluster"):
         cluster = parse_cluster(data.get("cluster"))
 
-    return StudySpec(
+    spec = StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
         budget=budget, proposer=proposer, seed=seed, data=data_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
         task_options=dict(task_options), llm=llm, start=start, parallel=parallel, cluster=cluster,
     )
+    limits.check_spec_size(spec.to_json())
+    return spec
+
+
+def _proposer(data: Any, objective: Objective) -> ProposerSpec:
+    """The proposer and its options, checked by building it (cheap: no LLM is called); paths relative to it."""
+    if isinstance(data, str):
+        proposer = ProposerSpec(data)
+    elif isinstance(data, Mapping) and isinstance(data.get("name"), str):
+        proposer = ProposerSpec(data["name"], {str(k): v for k, v in data.items() if k != "name"})
+    else:
+        raise FieldError("", f"{data!r} must be a name or a mapping with 'name'")
+    if proposer.name not in PROPOSERS:
+        raise FieldError("", f"{proposer.name!r} is not one of {sorted(PROPOSERS)}"
+                             f"{did_you_mean(proposer.name, PROPOSERS)}")
+    factory = PROPOSERS[proposer.name]
+    allowed = set(inspect.signature(factory).parameters) - _PROPOSER_INTERNAL
+    reject_unknown(proposer.options, allowed | {"name"})
+    try:
+        factory(objective, 0, None, **proposer.options)
+    except (TypeError, ValueError) as exc:
+        raise FieldError("", f"{proposer.to_json()!r}: {exc}") from None
+    return proposer
 
 
 def _start_config(start: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:

@@ -156,3 +156,11 @@ def test_the_shipped_suites_load_and_every_spec_they_name_parses(name):
             derived = suite.study_spec(entry, proposer, suite.repeats_of(entry) - 1)
             assert derived.proposer.name == proposer and derived.budget.trials == suite.trials
 
+
+
+def test_a_suite_with_a_duplicate_key_is_refused(tmp_path):
+    path = tmp_path / "suite.yaml"
+    path.write_text("name: dup\nspecs: [a.yaml]\nrepeats: 2\nrepeats: 3\n")
+    with pytest.raises(FieldError) as error:
+        load_suite(path)
+    assert error.value.source == str(path) and "repeats" in str(error.value)

@@ -4,6 +4,11 @@ Each request takes the next behaviour from a queue (`valid` when the queue is em
 valid: answers from the request's JSON Schema with a generator seeded by the request body, so the
 same request gets the same answer; timeout; 429; 500; malformed; out_of_range; duplicate (every
 config equal to the first); repeat_last (the previous answer again); prose; refusal.
+Faults that repeat the key, as hosted APIs do: 401 and 403 (the body echoes the bearer key received);
+500_echo (a 500 whose body holds the key); echo (a valid answer whose rationales, or text, hold it).
+A request with a JSON Schema (the Creator's) takes its behaviour from `creator_behaviours` while that
+queue has any, so a study's Creator calls can be scripted apart from its analyses.
+`refuse_status` (401 or 403) refuses every request, the model list (GET /models) included: a wrong key.
 """
 
 import hashlib
@@ -40,30 +45,67 @@ class ScriptedLLM:
         self.headers: list[dict] = []
         self.delay_for_timeout = delay_for_timeout
         self.last_content = ""
+        self.creator_behaviours: list[str] = []
+        self.refuse_status: int | None = None
+        self.model_list_requests = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
+            def key(self) -> str:
+                return self.headers.get("Authorization", "").removeprefix("Bearer ")
+
+            def do_GET(self):
+                outer.model_list_requests += 1
+                if outer.refuse_status:
+                    return self.error(outer.refuse_status, self.refused_message())
+                if self.path.rstrip("/").endswith("/models"):
+                    return self.send_json(200, {"object": "list", "data": [
+                        {"id": "scripted", "object": "model", "created": 0, "owned_by": "tests"}]})
+                self.error(404, "not found")
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = json.loads(body)
                 outer.requests.append(request)
                 outer.headers.append({k.lower(): v for k, v in self.headers.items()})
-                behaviour = outer.behaviours.pop(0) if outer.behaviours else "valid"
+                queue = outer.creator_behaviours if request.get("response_format") and outer.creator_behaviours \
+                    else outer.behaviours
+                behaviour = queue.pop(0) if queue else "valid"
+                if outer.refuse_status:
+                    behaviour = str(outer.refuse_status)
                 if behaviour == "timeout":
                     time.sleep(outer.delay_for_timeout)
                     behaviour = "valid"
+                if behaviour in ("401", "403"):
+                    return self.error(int(behaviour), self.refused_message())
+                if behaviour == "500_echo":
+                    return self.error(500, f"internal error while serving the request of key {self.key()}")
                 if behaviour in ("429", "500"):
-                    self.send_response(int(behaviour))
-                    self.send_header("Content-Type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(json.dumps({"error": {"message": f"scripted {behaviour}"}}).encode())
-                    return
+                    return self.error(int(behaviour), f"scripted {behaviour}")
                 content = outer.last_content if behaviour == "repeat_last" else outer.content(behaviour, request, body)
+                if behaviour == "echo":
+                    content = outer.echo(content, request, self.key())
                 outer.last_content = content
                 self.reply(content)
+
+            def refused_message(self) -> str:
+                # What hosted APIs say: the key received, repeated in full (some mask it, many do not).
+                return f"Incorrect API key provided: {self.key()}. You can find your API key in your account."
+
+            def error(self, status: int, message: str):
+                self.send_json(status, {"error": {"message": message, "type": "invalid_request_error",
+                                                  "code": "invalid_api_key" if status in (401, 403) else None}})
+
+            def send_json(self, status: int, payload: dict):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def reply(self, content: str):
                 payload = {
@@ -109,6 +151,16 @@ class ScriptedLLM:
                         config[key] = value * 1000 + 1000
         if behaviour == "duplicate":
             answer["configs"] = [answer["configs"][0]] * len(answer["configs"])
+        return json.dumps(answer)
+
+    @staticmethod
+    def echo(content: str, request: dict, key: str) -> str:
+        """A valid answer that repeats the key: in every rationale of a Creator's answer, else in the text."""
+        if not request.get("response_format"):
+            return f"{content} (served for key {key})"
+        answer = json.loads(content)
+        for config in answer.get("configs", []):
+            config["rationale"] = f"key {key} says so"
         return json.dumps(answer)
 
     def __enter__(self):

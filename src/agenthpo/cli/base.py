@@ -7,6 +7,8 @@ import os
 import sys
 
 from agenthpo.errors import FieldError
+from agenthpo.llm.client import LLMAuthError
+from agenthpo.redact import install, redact
 from agenthpo.spec import StudySpec, load_spec
 from agenthpo.tasks.contracts import DataContractError
 
@@ -26,15 +28,21 @@ class _BaseCommand:
         raise NotImplementedError
 
     def run(self, args: argparse.Namespace) -> int:
-        """take_action, with the errors a user can fix said on stderr: the exit status."""
+        """take_action, with the errors a user can fix said on stderr: the exit status. Whatever the
+        command prints or logs is redacted (`agenthpo.redact.install`)."""
+        install()
         try:
             return self.take_action(args)
         except FieldError as exc:
-            print(f"agenthpo: invalid {self.document}: {exc}", file=sys.stderr)
+            print(f"agenthpo: invalid {self.document}: {redact(str(exc))}", file=sys.stderr)
             return EXIT_USAGE
         except DataContractError as exc:
-            print(f"agenthpo: {exc}\nagenthpo: no trial was trained; the failed expectations are in the study "
-                  f"run's data_contract.json", file=sys.stderr)
+            print(f"agenthpo: {redact(str(exc))}\nagenthpo: no trial was trained; the failed expectations are in "
+                  f"the study run's data_contract.json", file=sys.stderr)
+            return EXIT_FAILED
+        except LLMAuthError as exc:
+            print(f"agenthpo: {redact(str(exc))}\nagenthpo: stopped: no trial is trained with a key the endpoint "
+                  f"refuses; fix the key and run the same command again", file=sys.stderr)
             return EXIT_FAILED
         except KeyboardInterrupt:
             print("\nagenthpo: interrupted; run the same command again to resume", file=sys.stderr)
@@ -77,8 +85,14 @@ def _load(args: argparse.Namespace) -> StudySpec:
 
 
 def _with_local_llm(spec: StudySpec) -> tuple[StudySpec, bool]:
-    """An LLM study without a configured endpoint gets the local server; True if we started it."""
-    if not spec.uses_llm or spec.llm.base_url or os.environ.get("OPENAI_BASE_URL"):
+    """An LLM study without a configured endpoint gets the local server; True if we started it. A configured
+    endpoint is asked once whether it takes the key: a refused key (LLMAuthError) stops before anything trains."""
+    if not spec.uses_llm:
+        return spec, False
+    if spec.llm.base_url or os.environ.get("OPENAI_BASE_URL"):
+        from agenthpo.llm import LLMClient
+
+        LLMClient(spec.llm).check_access()
         return spec, False
     from agenthpo.llm import local_server
 

@@ -9,6 +9,7 @@ import time
 from typing import NamedTuple
 
 from agenthpo.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _BaseCommand, _cron, _load, _positive_int
+from agenthpo.cli.compile import check_unrolled
 from agenthpo.cli.preflight import _check_for_cluster
 from agenthpo.spec import StudySpec
 
@@ -38,6 +39,7 @@ class _KfpCommand(_BaseCommand):
                   f"`kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`) or set KFP_HOST", file=sys.stderr)
             return EXIT_USAGE
         spec = _load(args)
+        check_unrolled(*self.unrolled(args, spec), args.spec)
         _check_for_cluster(spec, args.spec)
         import contextlib
         import io
@@ -66,6 +68,10 @@ class _KfpCommand(_BaseCommand):
     def send(self, client, args: argparse.Namespace, spec: StudySpec, target: _Target) -> str:
         """Make the request; what to print once it succeeded."""
         raise NotImplementedError
+
+    def unrolled(self, args: argparse.Namespace, spec: StudySpec) -> tuple[int, str]:
+        """How many trials one run's pipeline unrolls, and the field that says so (for `check_unrolled`)."""
+        return (args.trials, "--trials") if args.trials else (spec.budget.trials, "budget.trials")
 
 
 class _Submit(_KfpCommand):
@@ -104,7 +110,12 @@ class _Schedule(_KfpCommand):
         parser.add_argument("--trials", type=_positive_int, help="override budget.trials: the study's total, all "
                             "runs together")
         parser.add_argument("--trials-per-run", type=_positive_int,
-                            help="trials each run adds at most (default: the whole budget)")
+                            help="trials each run adds at most (default: the whole budget; at most 500)")
+
+    def unrolled(self, args: argparse.Namespace, spec: StudySpec) -> tuple[int, str]:
+        if args.trials_per_run and args.trials_per_run < spec.budget.trials:
+            return args.trials_per_run, "--trials-per-run"
+        return super().unrolled(args, spec)
 
     def send(self, client, args: argparse.Namespace, spec: StudySpec, target: _Target) -> str:
         from agenthpo.pipelines import platform

@@ -1,26 +1,44 @@
 """The one way to reach an LLM: the `openai` SDK against any OpenAI-compatible endpoint.
 
 Timeouts, 429 and 5xx answers are retried with exponential backoff by the SDK itself
-(`max_retries`); what still fails is raised as LLMError for the caller's fallback. Every call's
-tokens and seconds are counted.
+(`max_retries`); what still fails is raised as LLMError for the caller's fallback. A refused key
+(401/403) is LLMAuthError, which is no fallback: every later call would be refused too, so it stops
+the study. Every call's tokens and seconds are counted. What comes back (error texts, answers) is
+redacted here, before anything clips or stores it: an endpoint that echoes the key cannot leak it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from agenthpo import names
 from agenthpo.llm.config import LLMConfig
+from agenthpo.redact import redact, register
 
 log = logging.getLogger(__name__)
 
 
+ERROR_CHARS = 300  # of the endpoint's error text kept in an LLMError
+
+
 class LLMError(RuntimeError):
     """The endpoint could not give an answer (after retries)."""
+
+
+class LLMAuthError(LLMError):
+    """The endpoint refused the key (401 or 403): not a fallback, the study stops."""
+
+
+def auth_error(config: LLMConfig, status: int | None, detail: str) -> LLMAuthError:
+    """The error for a refused key: which endpoint, which variable to check; the key itself never."""
+    return LLMAuthError(f"the LLM endpoint {redact(config.base_url)} refused the key ({status}): check the key in "
+                        f"the environment variable {config.api_key_env} (named by llm.api_key_env); the endpoint "
+                        f"said: {redact(detail)[:ERROR_CHARS]}")
 
 
 @dataclass
@@ -75,8 +93,21 @@ class LLMClient:
             raise LLMError("no LLM endpoint: set llm.base_url in the spec or OPENAI_BASE_URL, "
                            "or start the local one with `agenthpo llm serve`")
         self._openai = openai
+        if os.environ.get(self.config.api_key_env):
+            register(os.environ[self.config.api_key_env])  # the key this client sends is never written anywhere
         self._client = openai.OpenAI(base_url=self.config.base_url, api_key=self.config.api_key(),
                                      timeout=self.config.timeout, max_retries=self.config.max_retries)
+
+    def check_access(self, timeout: float = 10.0) -> None:
+        """Raise LLMAuthError if the endpoint refuses the key, asked once, cheaply (the model list):
+        before a study trains anything. Any other failure (unreachable, no model list) is left to the
+        Creator's calls and their fallback."""
+        try:
+            self._client.with_options(max_retries=0, timeout=min(timeout, self.config.timeout)).models.list()
+        except (self._openai.AuthenticationError, self._openai.PermissionDeniedError) as exc:
+            raise auth_error(self.config, exc.status_code, str(exc)) from None
+        except self._openai.OpenAIError:
+            return
 
     @property
     def model(self) -> str:
@@ -103,9 +134,11 @@ class LLMClient:
         except self._openai.OpenAIError as exc:
             seconds = time.perf_counter() - started
             self.usage.add(Usage(calls=1, seconds=seconds))
-            # The exception text never includes the key; say what kind of failure it was.
-            raise LLMError(f"{type(exc).__name__} from {self.config.base_url} after {seconds:.1f}s "
-                           f"and up to {self.config.max_retries} retries: {str(exc)[:300]}") from None
+            if isinstance(exc, self._openai.AuthenticationError | self._openai.PermissionDeniedError):
+                raise auth_error(self.config, exc.status_code, str(exc)) from None
+            # Endpoints may echo the key they received: redacted before it is clipped, so no piece is left.
+            raise LLMError(f"{type(exc).__name__} from {redact(self.config.base_url)} after {seconds:.1f}s "
+                           f"and up to {self.config.max_retries} retries: {redact(str(exc))[:ERROR_CHARS]}") from None
         seconds = time.perf_counter() - started
         usage = Usage(calls=1, seconds=seconds)
         if response.usage is not None:
@@ -113,12 +146,13 @@ class LLMClient:
             usage.completion_tokens = int(response.usage.completion_tokens or 0)
         self.usage.add(usage)
         if not response.choices:
-            raise LLMError(f"{self.config.base_url} answered with no choices")
+            raise LLMError(f"{redact(self.config.base_url)} answered with no choices")
         choice = response.choices[0]
         content = choice.message.content or ""
         if not content and getattr(choice.message, "refusal", None):
             content = str(choice.message.refusal)
-        return Reply(content=content, usage=usage, finish_reason=choice.finish_reason or "",
+        # An answer that repeats the key (a rationale, an analysis) must not carry it into tags and reports.
+        return Reply(content=redact(content), usage=usage, finish_reason=choice.finish_reason or "",
                      model=response.model or self.model)
 
 

@@ -12,7 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
+from agenthpo import redact
 from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -32,6 +34,15 @@ def _as_float(value: Any) -> Any:
         return value if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         return value
+
+
+def has_credentials(url: str) -> bool:
+    """True for a URL with a user or password before its host (`http://user:key@host/v1`)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "@" in url
+    return "@" in parts.netloc or bool(parts.username or parts.password)
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,11 @@ class LLMConfig:
             value = getattr(self, name)
             if not isinstance(value, str) and (value is not None or name == "api_key_env"):
                 raise FieldError(name, f"{value!r} must be a string")
+        if self.base_url is not None and has_credentials(self.base_url):
+            raise FieldError("base_url", f"{redact.redact(self.base_url)!r} carries credentials: a key must not be "
+                                         f"written in a spec or URL; put it in the environment variable named by "
+                                         f"llm.api_key_env ({self.api_key_env}) and give the URL without it")
+        redact.register_env(self.api_key_env)  # its value is redacted from everything written from now on
         if not _is_number(self.temperature) or not 0.0 <= self.temperature <= 2.0:
             raise FieldError("temperature", f"{self.temperature!r} outside [0, 2]; give a number in that range "
                                             f"(lower is more deterministic)")

@@ -11,7 +11,7 @@ overtaken by TPE.
 The two are combined only through the one proposer interface (like Ray Tune's ConcurrencyLimiter
 wraps a searcher): the `llm` proposer's candidates reach TPE as pending (RUNNING) trials appended to
 the history, so TPE avoids them. Where the LLM gave too few, the `llm` proposer's own fallback has
-filled in, recorded as such.
+filled in, recorded as such. A refused key (`LLMAuthError`) passes through both: the study stops.
 """
 
 from __future__ import annotations

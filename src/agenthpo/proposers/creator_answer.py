@@ -5,7 +5,8 @@ candidates from the `llm` proposer, so both record an answer the same way: sourc
 Creator's own configurations and `fallback` for stand-ins (TPE's) where it gave too few; tags
 `repair` (none, repaired or fallback) and `llm_problems` (what was wrong with the answer); the call's
 token and time usage as `creator_*` metrics, split over the proposals that the call paid for, so
-that summing over a study's trials gives the study's LLM cost.
+that summing over a study's trials gives the study's LLM cost. The texts are redacted before they are
+clipped (`agenthpo.redact`): an endpoint that echoed the key leaves no piece of it in a tag.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from agenthpo.agents.creator import CreatorResult
 from agenthpo.llm.client import Usage
+from agenthpo.redact import redact
 from agenthpo.trial import Proposal
 
 REPAIR = "repair"  # tag: none, repaired (a second round was needed) or fallback (the LLM gave too few)
@@ -29,8 +31,8 @@ def usage_metrics(usage: Usage, share: int = 1) -> dict[str, float]:
 
 
 def answer_problems(result: CreatorResult) -> str:
-    """What went wrong with the answer, in one line ('' when nothing did)."""
-    return result.error or "; ".join(result.problems)
+    """What went wrong with the answer, in one line ('' when nothing did), redacted."""
+    return redact(result.error or "; ".join(result.problems))
 
 
 def creator_proposals(result: CreatorResult, share: int) -> list[Proposal]:

@@ -2,7 +2,8 @@
 
 Order of defence: a grammar-enforced schema (enums, integer bounds, float grids), client-side
 validation and duplicate checks, one repair round that tells the model what was wrong, then
-Optuna's TPE fills whatever is still missing, recorded as source `fallback`.
+Optuna's TPE fills whatever is still missing, recorded as source `fallback`. A refused key
+(`LLMAuthError`, a 401/403) is not a fault to fall back from: it is raised, and the study stops.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Task plug-ins by name, imported only when used. A spec may also name `package.module:attribute`.
 
 `check_task` is what the spec loader calls: the task must exist, and a declared plug-in (`TaskPlugin`)
-must read every given task option and report the objective's metric. It imports the plug-in's module
-only (never torch, xgboost or great-expectations).
+must read every given task option, report the objective's metric, and have a default for each of its
+hyperparameters the space leaves out. It imports the plug-in's module only (never torch, xgboost or
+great-expectations). `with_defaults` is what the training step calls: the configuration train() gets.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agenthpo.errors import FieldError, did_you_mean
+from agenthpo.space import Scalar, SearchSpace
 from agenthpo.tasks.base import Task, TaskPlugin, TrialContext, objective_value
 from agenthpo.tasks.options import Option
 
@@ -49,19 +51,32 @@ def load_task(name: str) -> Task:
     try:
         task = getattr(module, attribute)
     except AttributeError:
-        raise FieldError("task", f"{name!r}: module {module_name!r} has no attribute {attribute!r}") from None
+        plug_ins = [key for key, value in vars(module).items() if isinstance(value, Task)]
+        raise FieldError("task", f"{name!r}: module {module_name!r} has no attribute {attribute!r}"
+                                 f"{did_you_mean(attribute, plug_ins)}") from None
     if not isinstance(task, Task):
         raise FieldError("task", f"{name!r}: {target} is not a task plug-in (it lacks name, description or train())")
     return task
 
 
-def check_task(task_name: str, task_options: Mapping[str, Any], metric: str) -> None:
-    """Raise FieldError unless `task_name` loads and, for a `TaskPlugin`, reads every option given and reports
-    `metric`: paths `task`, `task_options.<name>` and `objective.metric`. A plain `Task` is not checked further."""
+def check_task(task_name: str, task_options: Mapping[str, Any], metric: str, space: SearchSpace | None = None) -> None:
+    """Raise FieldError unless `task_name` loads and, for a `TaskPlugin`, reads every option given, reports
+    `metric` and can train the space (a default for each hyperparameter it leaves out): paths `task`,
+    `task_options.<name>`, `objective.metric` and `space`. A plain `Task` is not checked further."""
     task = load_task(task_name)
     if isinstance(task, TaskPlugin):
         task.check_options(task_options)
         task.check_metric(metric)
+        if space is not None:
+            task.check_space(space.names)
 
 
-__all__ = ["TASKS", "Option", "Task", "TaskPlugin", "TrialContext", "check_task", "load_task", "objective_value"]
+def with_defaults(task: Task, params: Mapping[str, Scalar]) -> tuple[dict[str, Scalar], dict[str, Scalar]]:
+    """What train() gets, and the part of it that is the plug-in's defaults: a `TaskPlugin`'s param_defaults fill
+    each hyperparameter the configuration leaves out; a plain `Task` gets the configuration as it is."""
+    full = task.fill_defaults(params) if isinstance(task, TaskPlugin) else dict(params)
+    return full, {name: value for name, value in full.items() if name not in params}
+
+
+__all__ = ["TASKS", "Option", "Task", "TaskPlugin", "TrialContext", "check_task", "load_task", "objective_value",
+           "with_defaults"]

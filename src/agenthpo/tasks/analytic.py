@@ -70,6 +70,11 @@ class AnalyticTask(TaskPlugin):
         return SearchSpace([FloatParam(v, float(lo), float(hi)) for v, (lo, hi) in bounds])
 
     @property
+    def param_defaults(self) -> dict[str, Scalar]:
+        """The domain's centre, for a variable the space leaves out (it is then held there)."""
+        return {v: (lo + hi) / 2 for v, (lo, hi) in zip(VARIABLES, self.domain, strict=True)}
+
+    @property
     def description(self) -> str:
         return f"analytic test function ({self.words}); minimise its value over x1, x2"
 

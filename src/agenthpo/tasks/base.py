@@ -7,8 +7,10 @@ inside `train`, so that importing a plug-in, or the registry, costs nothing.
 The built-in plug-ins subclass `TaskPlugin`, which declares:
   options: the task options it reads (`agenthpo.tasks.options.Option`), each read as `ctx.option(OPTION)`;
   metrics: the final metrics its train() returns (what a spec's objective.metric may name);
-  default_space / default_objective: the suggested starting spec (examples/ copy them); nothing uses them
-    at run time: a study optimises the spec's own space and objective;
+  default_space / default_objective: the suggested starting spec (examples/ copy them): a study optimises the
+    spec's own space and objective;
+  param_defaults: the value train() gets for a default_space hyperparameter the spec's space leaves out
+    (`with_defaults`, in the training step); one without a default must be in the space (checked at load);
 and gives do-nothing `profile(ctx) -> {}` (the dataset statistics of the Creator's background) and
 `check_data(ctx) -> []` (the data contract, `agenthpo.tasks.contracts`, checked before any trial trains).
 `agenthpo.tasks.check_task` checks a spec's task_options and objective.metric against the declarations
@@ -21,9 +23,11 @@ protocol), `profile` and `check_data` optional: it keeps working, its options an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from agenthpo.errors import FieldError
 from agenthpo.space import Scalar, SearchSpace
 from agenthpo.tasks.options import Option, check_metric, check_options
 from agenthpo.trial import Objective
@@ -78,6 +82,8 @@ class TaskPlugin:
     default_space: SearchSpace
     options: tuple[Option, ...] = ()
     metrics: tuple[str, ...] = ()
+    # What train() gets for a hyperparameter the spec's space leaves out: usually the library's or paper's default.
+    param_defaults: Mapping[str, Scalar] = MappingProxyType({})
 
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         raise NotImplementedError(f"task {self.name!r} has no train()")
@@ -96,6 +102,20 @@ class TaskPlugin:
     def check_metric(self, metric: str) -> None:
         """FieldError `objective.metric` unless train() reports `metric`."""
         check_metric(self.name, self.metrics, metric)
+
+    def check_space(self, names: Iterable[str]) -> None:
+        """FieldError `space` when it leaves out a default_space hyperparameter that has no default."""
+        known: SearchSpace | None = getattr(self, "default_space", None)
+        given = set(names)
+        missing = [p for p in known or () if p.name not in given and p.name not in self.param_defaults]
+        if missing:
+            raise FieldError("space", f"leaves out {[p.name for p in missing]}, which task {self.name!r} trains with "
+                                      f"and has no default for; add them, e.g. "
+                                      f"{ {p.name: p.to_json() for p in missing} }")
+
+    def fill_defaults(self, params: Mapping[str, Scalar]) -> dict[str, Scalar]:
+        """`params` and, for each hyperparameter of param_defaults they leave out, its default."""
+        return {**params, **{name: value for name, value in self.param_defaults.items() if name not in params}}
 
 
 def objective_value(metrics: Mapping[str, float], objective: Objective) -> float:

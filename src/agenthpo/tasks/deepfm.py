@@ -136,6 +136,9 @@ class DeepFMTask(TaskPlugin):
     metrics = ("auc", "validation_auc", "validation_logloss", "test_auc", "test_logloss", "train_loss")
     default_objective = Objective("auc", "maximize")
     default_space = SPACE
+    # DeepCTR's DeepFM defaults where they fall inside the space (Adam 1e-3, 256-128-64, no dropout).
+    param_defaults = {"learning_rate": 1e-3, "embedding_dim": 16, "hidden_units": "256-128-64", "dropout": 0.0,
+                      "weight_decay": 1e-6, "batch_size": 1024, "epochs": 10}
     description = ("DeepFM (factorisation machine plus MLP on shared field embeddings) predicting whether a "
                    "MovieLens user rates a movie 4 stars or more; objective AUC on the validation split.")
 

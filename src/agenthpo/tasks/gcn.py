@@ -77,6 +77,8 @@ class NodeClassificationTask(TaskPlugin):
                *(f"{part}_{score}" for part in ("train", "validation", "test") for score in ("loss", "accuracy")))
     default_objective = Objective("accuracy", "maximize")
     default_space = SPACE
+    param_defaults = {"learning_rate": 0.01, "weight_decay": 5e-4, "hidden_size": 16, "num_layers": 2, "dropout": 0.5,
+                      "activation": "relu", "optimizer": "adam", "epochs": 200}  # Kipf and Welling's
     description = ("Graph Convolutional Network (Kipf & Welling 2017) for semi-supervised node classification on a "
                    "Planetoid citation graph: GCNConv layers over the normalised adjacency, trained full-batch on "
                    "the few labelled nodes; objective accuracy on the 500 validation nodes.")

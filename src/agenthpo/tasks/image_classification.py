@@ -199,6 +199,9 @@ class ImageClassificationTask(TaskPlugin):
         CategoricalParam("optimizer", OPTIMIZERS),
         IntParam("epochs", 5, 60),
     ])
+    # The standard CIFAR ResNet recipe (SGD 0.1, weight decay 5e-4, batches of 128).
+    param_defaults = {"model": "resnet18", "global_pool": "avg", "drop_rate": 0.0, "learning_rate": 0.1,
+                      "weight_decay": 5e-4, "batch_size": 128, "optimizer": "sgd", "epochs": 30}
     description = ("A ResNet-18 variant from timm (resnet18, resnet18d with a deep stem, seresnet18 with "
                    "squeeze-and-excitation, skresnet18 with selective kernels) trained from scratch with "
                    "random-crop and flip augmentation and a cosine learning-rate decay; objective: top-1 "

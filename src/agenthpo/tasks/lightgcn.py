@@ -95,6 +95,9 @@ class LightGCNTask(TaskPlugin):
                f"test_recall_at_{TOP_K}", "train_loss", "validation_loss")
     default_objective = Objective(METRIC, "maximize")
     default_space = SPACE
+    # LightGCN's paper (He et al. 2020): Adam 1e-3, 64-dimensional embeddings, 3 layers, L2 1e-4, batches of 2048.
+    param_defaults = {"learning_rate": 1e-3, "embedding_dim": 64, "num_layers": 3, "weight_decay": 1e-4,
+                      "batch_size": 2048, "epochs": 100}
     description = (f"LightGCN graph collaborative filtering (BPR loss, Adam) on MovieLens ratings as implicit "
                    f"feedback; objective NDCG@{TOP_K} of held-out movies on the validation split.")
 

@@ -164,6 +164,9 @@ class SegmentationTask(TaskPlugin):
         FloatParam("lr_decay", 0.95, 1.0),
         FloatParam("dropout", 0.0, 0.3),
     ])
+    # ENet's own (Adam 5e-4, weight decay 2e-4, spatial dropout 0.1), no learning-rate decay.
+    param_defaults = {"learning_rate": 5e-4, "weight_decay": 2e-4, "batch_size": 8, "optimizer": "adam", "epochs": 100,
+                      "lr_decay": 1.0, "dropout": 0.1}
     description = ("ENet (Paszke et al. 2016), a compact encoder-decoder for real-time semantic segmentation "
                    "(0.37M parameters: an initial block, then regular, dilated, asymmetric, downsampling and "
                    "max-unpooling bottlenecks with spatial dropout), trained from scratch with class-weighted "

@@ -231,6 +231,9 @@ class TextClassificationTask(TaskPlugin):
     metrics = ("accuracy", "train_loss", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy")
     default_objective = Objective("accuracy", "maximize")
     default_space = SearchSpace(PARAMS)
+    # The usual fine-tuning recipe (BERT's paper, Hugging Face's examples).
+    param_defaults = {"learning_rate": 5e-5, "batch_size": 32, "epochs": 3, "weight_decay": 0.01,
+                      "warmup_ratio": 0.0, "dropout": 0.1}
     description = ("A pretrained transformer encoder (DistilBERT in the paper; offline the 6-layer "
                    "all-MiniLM-L6-v2) fine-tuned end to end with a new linear classification head, AdamW and "
                    "linear warmup then decay; objective: accuracy on the validation split.")

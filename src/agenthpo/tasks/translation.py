@@ -228,6 +228,9 @@ class TranslationTask(TaskPlugin):
     metrics = ("bleu", "train_loss", "validation_loss", "validation_bleu", "test_loss", "test_bleu")
     default_objective = Objective("bleu", "maximize")
     default_space = SearchSpace(PARAMS)
+    # T5 fine-tuning as Hugging Face's examples do it (AdamW 3e-4, T5's own dropout 0.1, no label smoothing).
+    param_defaults = {"learning_rate": 3e-4, "batch_size": 16, "epochs": 3, "weight_decay": 0.01,
+                      "warmup_ratio": 0.0, "label_smoothing": 0.0, "dropout_rate": 0.1}
     description = ("T5 encoder-decoder transformer (t5-small in the paper; offline a small randomly initialised "
                    "T5 with a tokenizer trained on the data) trained with label-smoothed cross-entropy, AdamW and "
                    "linear warmup; objective: corpus BLEU of its translations of the validation split.")

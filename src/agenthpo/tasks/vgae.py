@@ -122,6 +122,9 @@ class LinkPredictionTask(TaskPlugin):
                *(f"{part}_{score}" for part in ("validation", "test") for score in ("loss", "auc", "ap")))
     default_objective = Objective("auc", "maximize")
     default_space = SPACE
+    # Kipf and Welling's VGAE (lr 0.01, 32 hidden, 16 latent, no dropout, 200 epochs; the least weight decay).
+    param_defaults = {"learning_rate": 0.01, "hidden_channels": 32, "latent_channels": 16, "dropout": 0.0,
+                      "weight_decay": 1e-8, "epochs": 200}
     description = ("Variational graph auto-encoder (VGAE, Kipf & Welling 2016) for link prediction on a Planetoid "
                    "citation graph: a two-layer GCN encoder gives each node a Gaussian latent vector and an "
                    "inner-product decoder scores node pairs; objective ROC AUC on held-out validation edges "

@@ -36,6 +36,9 @@ COMMON_PARAMS = [
     FloatParam("reg_lambda", 0.0, 1.0),
 ]
 SCALE_POS_WEIGHT = FloatParam("scale_pos_weight", 1.0, 10.0)
+# XGBoost's own defaults, for a hyperparameter a spec's space leaves out.
+DEFAULTS = {"max_depth": 6, "learning_rate": 0.3, "min_child_weight": 1, "subsample": 1.0, "colsample_bytree": 1.0,
+            "n_estimators": 100, "gamma": 0.0, "reg_alpha": 0.0, "reg_lambda": 1.0, "scale_pos_weight": 1.0}
 _BOOSTER_KEYS = ("max_depth", "learning_rate", "min_child_weight", "subsample", "colsample_bytree", "gamma",
                  "reg_alpha", "reg_lambda", "scale_pos_weight")
 
@@ -76,6 +79,7 @@ class XGBoostTabularTask(TaskPlugin):
         self.headline = "f1" if classification else "r2"
         self.default_objective = Objective(self.headline, "maximize")
         self.default_space = SearchSpace(COMMON_PARAMS + ([SCALE_POS_WEIGHT] if classification else []))
+        self.param_defaults = {p.name: DEFAULTS[p.name] for p in self.default_space}
         self.options = COMMON_OPTIONS + ((LABELS,) if classification else ())
         scores = ("f1", "accuracy") if classification else ("r2", "rmse")
         self.metrics = (self.headline, *(f"{part}_{score}" for part in ("validation", "test") for score in scores))
