@@ -22,20 +22,24 @@ def open_study(spec_json: str) -> str:
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
 def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact], slots: int = 0,
-            previous: list = []) -> str:  # noqa: B006 (KFP reads the default; it is never mutated)
+            previous: list = [],  # noqa: B006 (KFP reads the default; it is never mutated)
+            job_id: str = "", task_name: str = "") -> str:
     """The Creator: read past trials from MLflow, propose the next configuration as an artifact
     (with `slots`, a round of that many for the parallel training steps). `previous` is only the
-    fan-in of the last round's analyses: it makes this step wait for them."""
+    fan-in of the last round's analyses: it makes this step wait for them. `job_id` and `task_name`
+    (KFP's placeholders) name the step: a retry returns the trials it already opened."""
     import json
 
     from agenthpo.components.runtime import dump, load
 
     from agenthpo import study
     from agenthpo.messages import StudyOpened
+    from agenthpo.slots import current_driver
 
     spec, store = load(spec_json)
     opened = StudyOpened.from_json(json.loads(study_json))
-    result = dump(study.create_round(spec, store, opened.study_id, slots or 1))
+    result = dump(study.create_round(spec, store, opened.study_id, slots or 1,
+                                     key=study.round_key(job_id, task_name), driver=current_driver(job_id)))
     with open(config.path, "w") as f:
         f.write(result)
     return result
@@ -44,13 +48,13 @@ def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact], s
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
 def train(spec_json: str, config: dsl.Input[dsl.Artifact], slot: int = -1) -> str:
     """The Executor's training: run the task with the configuration (the round's `slot`-th), log curves
-    and metrics."""
+    and metrics. A retry never trains a trial that has a result (`study.train_step`)."""
     from agenthpo.components.runtime import dump, load, read_config
 
     from agenthpo import study
 
     spec, store = load(spec_json)
-    return dump(study.train_trial(spec, store, read_config(config.path, slot)))
+    return dump(study.train_step(spec, store, read_config(config.path, slot)))
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)

@@ -7,6 +7,7 @@ step processes inherit this process's environment (the LLM key included).
 """
 
 import json
+import math
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +24,8 @@ OPEN_STEP = "open-study"  # the data (its contract and profile)
 TRAIN_STEP = "train"  # the data, and the GPU, placement and resources
 LLM_STEPS = ("creator", "analyze", "report")  # the LLM key
 _EQUALS = 1  # the KFP v2beta1 filter's EQUALS operation
+# A training pod may run this long past budget.trial_timeout: image pull, start-up, 10 minutes of tracking retries.
+POD_DEADLINE_GRACE_SECONDS = 900
 
 
 def cluster_options(spec: StudySpec) -> ClusterOptions:
@@ -70,6 +73,10 @@ def configure_train_step(task: dsl.PipelineTask, spec: StudySpec) -> dsl.Pipelin
         task.set_memory_request(resources.memory_request)
     if resources.memory_limit:
         task.set_memory_limit(resources.memory_limit)
+    if spec.budget.trial_timeout:
+        # The pod's activeDeadlineSeconds: a backstop for a hang in C code, past the in-process deadline
+        # (which records "timed out") plus start-up and up to 10 minutes of tracking retries.
+        kubernetes.set_timeout(task, math.ceil(spec.budget.trial_timeout) + POD_DEADLINE_GRACE_SECONDS)
     return task
 
 

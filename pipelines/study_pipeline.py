@@ -18,8 +18,18 @@ from pathlib import Path
 from agenthpo.components import steps
 from agenthpo.pipelines import platform
 from kfp import compiler, dsl
+from kfp.dsl import pipeline_context
 
+from agenthpo.limits import MAX_COMPILED_TRIALS
+from agenthpo.slots import STEP_RETRIES
 from agenthpo.spec import StudySpec
+
+# On a cluster a step that fails (its pod evicted or OOM-killed, the node lost, MLflow unreachable) is
+# run again after 30 s, then 60 s. Every step is idempotent: a retried Creator returns the trials it
+# opened (its key: the KFP run id and task name), a retried training step never trains a trial twice,
+# and records it FAILED when its process died STEP_RETRIES times (study.train_step). KFP's local runner
+# would retry too; `agenthpo tune` builds its pipelines without retries: its driver records a dead step.
+RETRY_BACKOFF, RETRY_FACTOR, RETRY_MAX = "30s", 2.0, "600s"
 
 
 def _uncached(task: dsl.PipelineTask, name: str) -> dsl.PipelineTask:
@@ -29,10 +39,26 @@ def _uncached(task: dsl.PipelineTask, name: str) -> dsl.PipelineTask:
     return task
 
 
-def build_pipeline(spec: StudySpec, trials: int):
-    """The pipeline function for `trials` iterations of the study in `spec`."""
-    if trials < 1:
-        raise ValueError(f"trials={trials!r} must be >= 1")
+def _retry_every_step() -> None:
+    """set_retry on every task of the pipeline being defined (inside the @dsl.pipeline function)."""
+    for task in pipeline_context.Pipeline.get_default_pipeline().tasks.values():
+        task.set_retry(num_retries=STEP_RETRIES, backoff_duration=RETRY_BACKOFF, backoff_factor=RETRY_FACTOR,
+                       backoff_max_duration=RETRY_MAX)
+
+
+def _creator(spec_json: str, opened: dsl.PipelineTask, name: str, **kwargs) -> dsl.PipelineTask:
+    return _uncached(steps.creator(spec_json=spec_json, study_json=opened.output,
+                                   job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                                   task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER, **kwargs), name)
+
+
+def build_pipeline(spec: StudySpec, trials: int, retry: bool = False):
+    """The pipeline function for `trials` iterations of the study in `spec` (with `retry`, every step
+    retried with backoff: for a cluster)."""
+    if not 1 <= trials <= MAX_COMPILED_TRIALS:
+        # One step triple per trial is unrolled: a larger study runs as several pipeline runs
+        # (`tune` chunks them; `schedule --trials-per-run`).
+        raise ValueError(f"trials={trials!r} must be in [1, {MAX_COMPILED_TRIALS}]")
     spec_json = json.dumps(spec.to_json())
 
     @dsl.pipeline(name=f"agenthpo-{spec.name}".lower().replace("_", "-").replace(".", "-"),
@@ -48,6 +74,8 @@ def build_pipeline(spec: StudySpec, trials: int):
             final = _uncached(steps.report(spec_json=spec_json, study_json=opened.output), "report").after(last)
         # Secrets, GPU, placement: the spec's `cluster:` options on every task just created.
         platform.configure_pipeline(spec)
+        if retry:
+            _retry_every_step()
         return final.outputs["Output"]
 
     return study_pipeline
@@ -56,8 +84,7 @@ def build_pipeline(spec: StudySpec, trials: int):
 def _sequential(spec_json: str, opened: dsl.PipelineTask, trials: int) -> dsl.PipelineTask:
     previous = opened
     for number in range(1, trials + 1):
-        create = _uncached(steps.creator(spec_json=spec_json, study_json=opened.output),
-                           f"trial-{number}-creator").after(previous)
+        create = _creator(spec_json, opened, f"trial-{number}-creator").after(previous)
         trained = _uncached(steps.train(spec_json=spec_json, config=create.outputs["config"]),
                             f"trial-{number}-train")
         previous = _uncached(steps.analyze(spec_json=spec_json, config=create.outputs["config"],
@@ -68,8 +95,7 @@ def _sequential(spec_json: str, opened: dsl.PipelineTask, trials: int) -> dsl.Pi
 def _rounds(spec_json: str, opened: dsl.PipelineTask, rounds: int, slots: int):
     fan_in: object = []
     for number in range(1, rounds + 1):
-        create = _uncached(steps.creator(spec_json=spec_json, study_json=opened.output, slots=slots,
-                                         previous=fan_in), f"round-{number}-creator")
+        create = _creator(spec_json, opened, f"round-{number}-creator", slots=slots, previous=fan_in)
         with dsl.ParallelFor(items=list(range(slots)), parallelism=slots, name=f"round-{number}") as slot:
             trained = _uncached(steps.train(spec_json=spec_json, config=create.outputs["config"], slot=slot),
                                 f"round-{number}-train")
@@ -82,5 +108,5 @@ def _rounds(spec_json: str, opened: dsl.PipelineTask, rounds: int, slots: int):
 def compile_pipeline(spec: StudySpec, path: str | Path, trials: int | None = None) -> Path:
     """Write the KFP YAML for a cluster (all of the spec's trials unless told otherwise)."""
     path = Path(path)
-    compiler.Compiler().compile(build_pipeline(spec, trials or spec.budget.trials), str(path))
+    compiler.Compiler().compile(build_pipeline(spec, trials or spec.budget.trials, retry=True), str(path))
     return path

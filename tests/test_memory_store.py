@@ -4,6 +4,7 @@ Checked through what the store records (its history), as the proposers and the r
 """
 
 import inspect
+import time
 
 import pytest
 from conftest import quadratic_spec
@@ -78,10 +79,13 @@ def test_a_nan_objective_is_a_failed_trial():
     assert trial.state == TrialState.FAILED and "not a finite number" in trial.error
 
 
-def test_resuming_interrupts_running_trials_which_do_not_count():
+def test_resuming_interrupts_stale_running_trials_which_do_not_count():
     spec, store, study_id = make(budget={"trials": 2, "max_failed_trials": 3})
     store.start_trial(study_id, 1, Proposal({"x": 0.5, "epochs": 2}, "random", "killed mid-training"))
     assert store.open_study(spec) == study_id  # found again by name, not a second study
+    assert store.history(study_id)[0].state == TrialState.RUNNING  # opened just now: it may be alive
+    store.clock = lambda: time.time() + 3600  # an hour later, it never beat: stale
+    assert store.open_study(spec) == study_id
     study.run_inprocess(spec, store, study_id)
     history = store.history(study_id)
     assert [(t.number, t.state) for t in history] == [
@@ -127,3 +131,16 @@ def test_the_report_and_the_study_outcome_are_recorded():
     assert recorded.status == "FINISHED" and recorded.stopped == "" and recorded.report_plot
     assert recorded.summary["trials_finished"] == 3 and recorded.summary["best_score"] == best
     assert recorded.report.startswith("#")
+
+
+def test_claims_past_the_budget_are_given_back_and_an_interrupted_slot_is_claimed_again():
+    spec, store, study_id = make(budget={"trials": 2, "max_failed_trials": 3})
+    claims = [store.claim_trial(study_id, Proposal({"x": i / 10, "epochs": 2}, "random"), 2) for i in range(3)]
+    assert [(c.number, c.granted) for c in claims] == [(1, True), (2, True), (3, False)]
+    assert store.runs[claims[2].trial_id].deleted and store.slots_held(study_id) == 2
+    assert [t.number for t in store.history(study_id)] == [1, 2]
+    assert store.mark_interrupted(claims[0].trial_id, "its process stopped")
+    again = store.claim_trial(study_id, Proposal({"x": 0.9, "epochs": 2}, "random"), 2)
+    assert (again.number, again.granted) == (4, True) and store.slots_held(study_id) == 2
+    with pytest.raises(ValueError, match="trial number 2 of study .* is taken"):
+        store.start_trial(study_id, 2, Proposal({"x": 0.8, "epochs": 2}, "random"))

@@ -1,5 +1,7 @@
 """The study steps in one process over a SQLite MLflow store (the pipeline runs the same calls)."""
 
+import time
+
 import pytest
 from agenthpo.tracking import MlflowStudyStore
 from conftest import quadratic_spec
@@ -115,6 +117,7 @@ def test_an_interrupted_start_is_proposed_again(sqlite_uri):
     spec, store, study_id = make(sqlite_uri, start={"x": 0.25, "epochs": 3})
     config = study.create_trial(spec, store, study_id)  # its process dies before training
     assert config.proposal.source == "start"
+    store.clock = lambda: time.time() + 3600  # never a heartbeat, an hour after it was opened: stale
     study.open_study(spec, store)  # the resume marks it interrupted
     again = study.create_trial(spec, store, study_id)
     assert again.proposal.source == "start" and again.number == 2

@@ -6,9 +6,14 @@ wrapper added here, so no store method can forget it.
 
 from __future__ import annotations
 
+from agenthpo.tracking.redacting import RedactingClient
+from agenthpo.tracking.retry import RetryingClient
 from mlflow.tracking import MlflowClient
 
 
 def make_client(tracking_uri: str):
     """An MlflowClient for `tracking_uri`, with the project's wrappers around it."""
-    return MlflowClient(tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client = RedactingClient(client)  # every text written is redacted (agenthpo.redact)
+    client = RetryingClient(client)  # every call retried through a tracking outage (tracking/retry.py)
+    return client

@@ -8,6 +8,30 @@ Conventions (what a person sees in the MLflow UI):
   per-step curves as metrics with `step`; the objective metric; `learning_curves.png`; the
   Executor's analysis in `mlflow.note.content` and `agenthpo.analysis`; status FINISHED or FAILED
   with `agenthpo.error` (full traceback in `error.txt`).
+
+Many drivers, one study (two `agenthpo tune`, a scheduled KFP run beside a manual one, two `bench`
+runs): MLflow has no transactions over REST, but one atomic create-if-absent everywhere (SQLite,
+PostgreSQL, `mlflow server`): experiment names are unique, deleted ones included. A claim is a hidden
+experiment (created with its tags, then soft-deleted), see `agenthpo.tracking.claims`:
+- **The study.** A new study's run is kept only if it wins the claim `.agenthpo/studies/<experiment>/
+  <name>/1`; a driver that loses deletes its run and resumes the winner's.
+- **Trial numbers.** A Creator first opens the trial's run (not numbered, state PROPOSED), then claims
+  `.agenthpo/claims/<study run>/<k>` naming that run, from k = the highest number seen + 1 upwards until
+  a create succeeds: numbers are unique and dense, and every number below k was claimed, by a run made
+  before its claim. It then counts the slots below k that are taken (`agenthpo.slots.slots_taken`): a
+  claim holds unless its run is INTERRUPTED, STOPPED or deleted; a claim whose run is not numbered yet
+  holds (pessimistic). Fewer than `budget.trials` taken: the run is numbered k and RUNNING. Else it is
+  given back (STOPPED, deleted) and the round stops or waits. A slot given back never holds again, so
+  whatever the interleaving, at most `budget.trials` trials hold slots. `max_failed_trials` is checked
+  on the recorded trials when a round starts: drivers running at once may pass it by the trials they
+  have in flight.
+- **Ends.** A trial ends once: finish, fail and interrupt claim `.agenthpo/settled/<trial run>` with
+  their state; the first wins. A result that loses (a trial marked INTERRUPTED that finishes later) is
+  kept as `agenthpo.late_value` / `agenthpo.late_state` and a note line: never counted, never FINISHED.
+- **Heartbeats.** A training step writes `agenthpo.heartbeat` every `$AGENTHPO_HEARTBEAT_SECONDS`
+  (30); `reap_stale` (a resume, or a driver waiting for slots held by others) marks INTERRUPTED only
+  trials silent for 4 intervals (never beaten: 20 intervals after they were opened).
+`mlflow gc` must not purge the deleted `.agenthpo/...` experiments of a study still in progress.
 """
 
 from __future__ import annotations
@@ -19,8 +43,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agenthpo.tracking.claims import RUN_STATUS, ClaimBook, SlotsMixin
 from agenthpo.tracking.client import make_client
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 
 from agenthpo import names
 from agenthpo.spec import StudySpec
@@ -54,12 +80,15 @@ def artifact_root_for(tracking_uri: str) -> str | None:
     return None  # a tracking server decides
 
 
-class MlflowStudyStore:
+class MlflowStudyStore(SlotsMixin):
     """Implements `agenthpo.study.StudyStore` on an MLflow tracking URI (SQLite, server, Databricks)."""
 
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
         self.client = make_client(tracking_uri)
+        self.book = ClaimBook(self.client)
+        self.clock = time.time  # what heartbeats write and staleness is judged by (tests move it)
+        self._experiments: dict[str, str] = {}  # study run id -> its experiment id
 
     # -- studies -----------------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
@@ -79,10 +108,19 @@ class MlflowStudyStore:
                 raise
             return experiment.experiment_id
 
+    def _active(self, run_id: str) -> bool:
+        try:
+            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+        except MlflowException:
+            return False
+
     def find_study(self, name: str, experiment: str | None = None) -> str | None:
         if experiment is not None:
             found = self.client.get_experiment_by_name(experiment)
             experiment_ids = [found.experiment_id] if found else []
+            claimed = found and self.book.claimed_study(found.experiment_id, name, self._active)
+            if claimed:
+                return claimed
         else:
             experiment_ids = [e.experiment_id for e in self.client.search_experiments()]
         if not experiment_ids:
@@ -95,7 +133,7 @@ class MlflowStudyStore:
         return runs[0].info.run_id if runs else None
 
     def open_study(self, spec: StudySpec) -> str:
-        """The study's parent run, created or resumed; trials left RUNNING are marked interrupted."""
+        """The study's parent run, created or resumed; stale trials (no heartbeat) are marked interrupted."""
         study_id = self.find_study(spec.name, spec.experiment_name)
         tags = {
             names.ROLE: names.ROLE_STUDY, names.STUDY: spec.name, names.TASK: spec.task,
@@ -103,9 +141,14 @@ class MlflowStudyStore:
             names.OBJECTIVE: f"{spec.objective.direction} {spec.objective.metric}",
         }
         if study_id is None:
-            run = self.client.create_run(self.experiment_id(spec.experiment_name), run_name=spec.name,
+            experiment_id = self.experiment_id(spec.experiment_name)
+            run = self.client.create_run(experiment_id, run_name=spec.name,
                                          tags={**tags, NOTE: _clip(spec.description or spec.name)})
-            study_id = run.info.run_id
+            # Two drivers starting the same new study at once: one run wins the study's claim.
+            study_id = self.book.claim_study(experiment_id, spec.name, run.info.run_id, self._active)
+            if study_id != run.info.run_id:
+                self.client.delete_run(run.info.run_id)
+                return self.open_study(spec)
             self.client.log_batch(study_id, params=[
                 Param("task", spec.task), Param("metric", spec.objective.metric),
                 Param("direction", spec.objective.direction), Param("seed", str(spec.seed)),
@@ -113,10 +156,8 @@ class MlflowStudyStore:
         else:
             self.client.update_run(study_id, status="RUNNING")
             self.client.log_batch(study_id, tags=[RunTag(k, v) for k, v in tags.items()])
-            for trial in self.history(study_id):
-                if trial.state == TrialState.RUNNING:
-                    self.mark_interrupted(trial.run_id, "its process stopped before the trial ended "
-                                                        "(found RUNNING when the study resumed)")
+            # Trials of another driver still beat: they are left alone; silent ones are interrupted.
+            self.reap_stale(study_id)
         self.client.log_text(study_id, json.dumps(spec.to_json(), indent=2), "spec.json")
         return study_id
 
@@ -158,36 +199,26 @@ class MlflowStudyStore:
             path = self.client.download_artifacts(study_id, "spec.json", folder)
             return StudySpec.from_json(json.loads(Path(path).read_text()))
 
-    def mark_interrupted(self, trial_id: str, why: str) -> None:
-        self.client.log_batch(trial_id, tags=[RunTag(names.STATE, TrialState.INTERRUPTED.value),
-                                              RunTag(NOTE, f"**Interrupted**: {why}. Not counted.")])
-        self.client.set_terminated(trial_id, status="FAILED")
-
-    def fail_running(self, study_id: str, error: str) -> list[int]:
-        """Mark trials still RUNNING as FAILED (counted): used when a step's process crashed."""
-        numbers = []
-        for trial in self.history(study_id):
-            if trial.state == TrialState.RUNNING:
-                self.fail_trial(trial.run_id, error, {}, 0.0)
-                numbers.append(trial.number)
-        return numbers
-
     # -- trials ------------------------------------------------------------------------------------
-    def history(self, study_id: str) -> list[TrialRecord]:
-        study = self.client.get_run(study_id)
+    def _trial_runs(self, study_id: str) -> list:
+        """The study's trial runs that are not deleted, numbered or not yet (a claim in progress)."""
+        if study_id not in self._experiments:
+            self._experiments[study_id] = self.client.get_run(study_id).info.experiment_id
         runs, token = [], None
         while True:
             page = self.client.search_runs(
-                [study.info.experiment_id],
+                [self._experiments[study_id]],
                 filter_string=f"tags.`{PARENT}` = '{study_id}' and tags.`{names.ROLE}` = '{names.ROLE_TRIAL}'",
                 max_results=1000, page_token=token,
             )
             runs.extend(page)
             token = page.token
             if not token:
-                break
-        records = [self._record(run) for run in runs]
-        return sorted(records, key=lambda r: r.number)
+                return runs
+
+    def history(self, study_id: str) -> list[TrialRecord]:
+        runs = [run for run in self._trial_runs(study_id) if int(run.data.tags.get(names.TRIAL, 0)) > 0]
+        return sorted((self._record(run) for run in runs), key=lambda r: r.number)
 
     @staticmethod
     def _record(run) -> TrialRecord:
@@ -207,16 +238,19 @@ class MlflowStudyStore:
             metrics=dict(metrics), repair=tags.get(names.REPAIR, ""),
         )
 
-    def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str:
+    def _open_run(self, study_id: str, proposal: Proposal, key: str, driver: str) -> str:
+        """A trial run for `proposal`, not numbered yet (state PROPOSED): `claim_trial` numbers it."""
         study = self.client.get_run(study_id)
+        self._experiments[study_id] = study.info.experiment_id
         tags = {
-            PARENT: study_id, names.ROLE: names.ROLE_TRIAL, names.TRIAL: str(number),
+            PARENT: study_id, names.ROLE: names.ROLE_TRIAL,
             names.STUDY: study.data.tags.get(names.STUDY, ""),
             names.SOURCE: proposal.source, names.PARAMS: json.dumps(dict(proposal.params)),
-            names.STATE: TrialState.RUNNING.value,
+            names.STATE: TrialState.PROPOSED.value,
             names.RATIONALE: _clip(proposal.rationale or "-"),
         }
-        run = self.client.create_run(study.info.experiment_id, run_name=f"trial-{number:03d}", tags=tags)
+        tags.update({name: value for name, value in ((names.DRIVER, driver), (names.ROUND_KEY, key)) if value})
+        run = self.client.create_run(study.info.experiment_id, run_name="trial-claiming", tags=tags)
         params = [Param(k, str(v)) for k, v in proposal.params.items()]
         for i in range(0, len(params), _PARAM_BATCH):
             self.client.log_batch(run.info.run_id, params=params[i:i + _PARAM_BATCH])
@@ -227,6 +261,13 @@ class MlflowStudyStore:
         if len(proposal.rationale) > TAG_LIMIT:
             self.client.log_text(run.info.run_id, proposal.rationale, "rationale.md")
         return run.info.run_id
+
+    def _note(self, trial_id: str, line: str) -> str:
+        """The run's note with `line` added (once)."""
+        note = self.client.get_run(trial_id).data.tags.get(NOTE, "")
+        if line in note:
+            return note
+        return _clip(f"{note}\n\n{line}" if note else line)
 
     def _log_curves(self, trial_id: str, curves: Mapping[str, Sequence[tuple[int, float]]]) -> int:
         stamp = _now_ms()
@@ -246,6 +287,10 @@ class MlflowStudyStore:
         self.client.log_batch(trial_id, metrics=final)
         if plot is not None:
             self.client.log_artifact(trial_id, str(plot))
+        ended = self._settle(trial_id, TrialState.FINISHED)
+        if ended != TrialState.FINISHED:
+            self._late(trial_id, ended, TrialState.FINISHED, f"{names.VALUE}={float(value)!r}", value)
+            return
         self.client.log_batch(trial_id, tags=[RunTag(names.VALUE, repr(float(value))),
                                               RunTag(names.STATE, TrialState.FINISHED.value)])
         self.client.set_terminated(trial_id, status="FINISHED")
@@ -256,10 +301,14 @@ class MlflowStudyStore:
         self.client.log_metric(trial_id, names.TRAIN_SECONDS, float(train_seconds))
         self.client.log_text(trial_id, error, "error.txt")
         first_line = error.strip().splitlines()[0] if error.strip() else "unknown error"
+        ended = self._settle(trial_id, TrialState.FAILED)
+        if ended != TrialState.FAILED:
+            self._late(trial_id, ended, TrialState.FAILED, _clip(first_line, 1000))
+            return
         self.client.log_batch(trial_id, tags=[
             RunTag(names.STATE, TrialState.FAILED.value), RunTag(names.ERROR, _clip(first_line)),
         ])
-        self.client.set_terminated(trial_id, status="FAILED")
+        self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.FAILED])
 
     def curves(self, trial_id: str) -> dict[str, list[tuple[int, float]]]:
         run = self.client.get_run(trial_id)
@@ -267,10 +316,16 @@ class MlflowStudyStore:
         for key in run.data.metrics:
             history = self.client.get_metric_history(trial_id, key)
             if len(history) > 1:
-                result[key] = sorted((m.step, m.value) for m in history)
+                # One point per step, the latest logged: a retried training step logs its curve again.
+                latest = {m.step: m.value for m in sorted(history, key=lambda m: m.timestamp)}
+                result[key] = sorted(latest.items())
         return result
 
     def write_analysis(self, trial_id: str, facts: Mapping[str, Any], note: str) -> None:
+        """The Executor's analysis; on a trial that ended INTERRUPTED it follows the note, as information."""
+        run = self.client.get_run(trial_id)
+        if run.data.tags.get(names.STATE) == TrialState.INTERRUPTED.value:
+            note = self._note(trial_id, f"**Late analysis** (not counted):\n\n{note}")
         if len(note) > TAG_LIMIT:
             self.client.log_text(trial_id, note, "analysis.md")
         self.client.log_batch(trial_id, tags=[

@@ -85,3 +85,19 @@ def usage_total(metrics: Iterable[Mapping[str, float]], kind: str, roles: Iterab
     """The sum of one usage kind over the trials' metrics, for the given roles."""
     names = [usage_metric(role, kind) for role in roles]
     return float(sum(m.get(name, 0.0) for m in metrics for name in names))
+
+
+# -- claims and heartbeats (agenthpo.slots, agenthpo.tracking.claims) --------------------------------
+# Hidden experiments (created, then soft-deleted: the name stays reserved) under this prefix are the
+# claims: `<prefix>/studies/...` a study's run, `<prefix>/claims/<study>/<n>` trial number n,
+# `<prefix>/settled/<trial run>` the one state a trial ended in.
+CLAIM_PREFIX = ".agenthpo"
+CLAIM_RUN = "agenthpo.claim.run_id"  # the experiment tag naming the run that made the claim
+CLAIM_STATE = "agenthpo.claim.state"  # the settled state, on a settlement
+DRIVER = "agenthpo.driver"  # the driver (tune process, KFP run) that opened the trial
+ROUND_KEY = "agenthpo.round_key"  # the Creator step (KFP run id / task name) that opened the trial
+HEARTBEAT = "agenthpo.heartbeat"  # seconds since the epoch of the trial's last sign of life
+HEARTBEAT_SECONDS = "agenthpo.heartbeat_seconds"  # the interval it beats at
+TRAIN_ATTEMPTS = "agenthpo.train_attempts"  # training steps started on the trial (KFP retries)
+LATE_VALUE = "agenthpo.late_value"  # a result that arrived after the trial was settled (not counted)
+LATE_STATE = "agenthpo.late_state"  # FINISHED or FAILED: how that late attempt ended

@@ -4,6 +4,12 @@ open -> (create -> train -> analyze) x trials -> report. Every step reads what i
 store (MLflow in practice, `agenthpo.tracking`), so each can run in its own process or pod; the steps
 hand each other the value objects of `agenthpo.messages`. A training crash is recorded as a FAILED
 trial, never raised: the study goes on. `run_inprocess` runs the same steps in one process.
+
+Any number of drivers may run one study at once (`agenthpo.slots`): the Creator claims each trial's
+slot before anything trains, so numbers are unique and the budget is never overrun; a driver whose
+remaining budget is held by other drivers' running trials waits for them (or for their heartbeats to
+go stale). Steps are idempotent for KFP's retries: a retried Creator returns the trials it opened
+(`create_round`'s key), a retried training step never trains a trial twice (`train_step`).
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from typing import Any, Protocol
 from agenthpo.analysis import analyze_curves, summarize
 from agenthpo.messages import Analyzed, BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
 from agenthpo.proposers import ProposerContext, make_proposer
+from agenthpo.proposers.base import with_pending
 from agenthpo.report import build_report
+from agenthpo.slots import STEP_RETRIES, Claim, become_driver, current_driver, heartbeats, poll_seconds, recorded_result
 from agenthpo.spec import StudySpec
 from agenthpo.study_summary import final_analysis, llm_totals, study_summary
-from agenthpo.tasks import TrialContext, load_task, objective_value
+from agenthpo.tasks import TrialContext, load_task, objective_value, with_defaults
 from agenthpo.tasks.contracts import ContractReport, data_fingerprint, enforce
 from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
 
@@ -34,6 +42,14 @@ class StudyStore(Protocol):
     def open_study(self, spec: StudySpec) -> str: ...
     def history(self, study_id: str) -> list[TrialRecord]: ...
     def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str: ...
+    def claim_trial(self, study_id: str, proposal: Proposal, budget: int | None, key: str = "",
+                    driver: str = "") -> Claim: ...
+    def slots_held(self, study_id: str) -> int: ...
+    def reap_stale(self, study_id: str) -> list[int]: ...
+    def recorded_round(self, study_id: str, key: str) -> list[tuple[int, str, Proposal]]: ...
+    def trial(self, trial_id: str) -> TrialRecord | None: ...
+    def heartbeat(self, trial_id: str, interval: float) -> None: ...
+    def start_training(self, trial_id: str) -> int: ...
     def finish_trial(self, trial_id: str, value: float, metrics: Mapping[str, float], curves: Curves,
                      train_seconds: float, plot: Path | None) -> None: ...
     def fail_trial(self, trial_id: str, error: str, curves: Curves, train_seconds: float) -> None: ...
@@ -70,8 +86,10 @@ def open_study(spec: StudySpec, store: StudyStore) -> StudyOpened:
     """Create or resume the study; the data must pass its contract before any trial trains on it.
 
     Raises DataContractError (after recording the failed expectations on the study run) when the
-    data breaks the task's contract.
+    data breaks the task's contract. This process becomes a driver (`agenthpo.slots.become_driver`): the
+    step processes it starts tag the trials they open with its id.
     """
+    become_driver()
     study_id = store.open_study(spec)
     task = load_task(spec.task)
     ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
@@ -119,33 +137,66 @@ def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> TrialConf
     return create_round(spec, store, study_id, slots=1).slot(0)
 
 
-def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int | None = None) -> Round:
+def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int | None = None, key: str = "",
+                 driver: str = "") -> Round:
     """The Creator step of a round: read the history, propose up to `slots` (the spec's `parallel`)
-    distinct configurations at once and open a trial run for each; fewer when less budget is left."""
+    distinct configurations at once and claim a trial slot for each; fewer when less budget is left.
+
+    While the budget left is held by other drivers' running trials, it waits for them to end (or to go
+    stale: they are then INTERRUPTED and their slots taken). `key` names this Creator step (a KFP run
+    id and task name, `round_key`): a retried step returns the trials it already opened. `driver`
+    (default: $AGENTHPO_DRIVER) is tagged on the trials.
+    """
+    slots = spec.parallel if slots is None else slots
+    driver = driver or current_driver()
+    configs = [TrialConfig(study_id, TrialState.PROPOSED, number, trial_id, proposal)
+               for number, trial_id, proposal in (store.recorded_round(study_id, key) if key else [])]
+    while True:
+        kind, reason = stop_reason(spec, store.history(study_id))
+        if kind is not None or len(configs) >= slots:
+            break
+        free = spec.budget.trials - store.slots_held(study_id)
+        if free > 0:
+            configs += _claim_round(spec, store, study_id, min(slots - len(configs), free), key, driver)
+            if configs:
+                break
+        elif configs:
+            break
+        elif store.reap_stale(study_id):
+            continue
+        time.sleep(poll_seconds())  # slots held by other drivers' running trials: look again
+    if configs:
+        return Round(study_id, tuple(configs))
+    return Round(study_id, stop=kind, reason=reason)
+
+
+def _claim_round(spec: StudySpec, store: StudyStore, study_id: str, n: int, key: str, driver: str
+                 ) -> list[TrialConfig]:
+    """Propose n configurations and claim a slot for each, in order, until a claim is refused."""
     history = store.history(study_id)
-    kind, reason = stop_reason(spec, history)
-    if kind is not None:
-        return Round(study_id, stop=kind, reason=reason)
-    slots = min(spec.parallel if slots is None else slots, spec.budget.trials - counted(history)[0])
-    configs: list[TrialConfig] = []
-
-    def open_trial(proposal: Proposal) -> None:
-        nonlocal history
-        number = max((t.number for t in history), default=0) + 1
-        trial_id = store.start_trial(study_id, number, proposal)
-        configs.append(TrialConfig(study_id, TrialState.PROPOSED, number, trial_id, proposal))
-        # Running now: taken for the proposer (no duplicate in the round), and numbered past.
-        history = [*history, TrialRecord(number=number, params=proposal.params, state=TrialState.RUNNING)]
-
+    proposals: list[Proposal] = []
     start = start_proposal(spec, history)
     if start is not None:
-        open_trial(start)
-    if len(configs) < slots:
+        proposals.append(start)
+    if len(proposals) < n:
         proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
                                  context=proposer_context(spec, store, study_id))
-        for proposal in proposer.propose(spec.space, history, slots - len(configs)):
-            open_trial(proposal)
-    return Round(study_id, tuple(configs))
+        # The start configuration is taken: the proposer sees it as a running trial (no duplicate).
+        proposals += proposer.propose(spec.space, with_pending(history, proposals), n - len(proposals))
+    opened = []
+    for proposal in proposals:
+        claim = store.claim_trial(study_id, proposal, spec.budget.trials, key, driver)
+        if not claim.granted:
+            break
+        opened.append(TrialConfig(study_id, TrialState.PROPOSED, claim.number, claim.trial_id, proposal))
+    return opened
+
+
+def round_key(job_id: str, task_name: str) -> str:
+    """A Creator step's key from KFP's placeholders; '' when they were not filled in (not run by KFP)."""
+    if not job_id or not task_name or "{{" in job_id + task_name:
+        return ""
+    return f"{job_id}/{task_name}"
 
 
 def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal | None:
@@ -157,26 +208,37 @@ def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal 
 
 
 def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trained:
-    """The Executor's training step. Any failure of the task becomes a FAILED trial, not an exception."""
+    """The Executor's training step. Any failure of the task becomes a FAILED trial, not an exception;
+    so does a train() past `budget.trial_timeout` ("timed out after N s"). A failure to record the
+    result (the tracking server still down after the retries) is not the task's: it fails the step,
+    and the driver marks the trial INTERRUPTED (`agenthpo.faults`)."""
+    from agenthpo import faults
+
     if not config.proposed:
         return Trained(TrialState.STOPPED, reason=config.reason)
     assert config.proposal is not None  # a PROPOSED config carries its proposal (checked when built)
     trial_id, number = config.trial_id, config.number
     ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
     started = time.perf_counter()
+    faults.note(trial_id, faults.STARTED)
     try:
         task = load_task(spec.task)
-        params = spec.space.validate(config.proposal.params)
-        metrics = task.train(params, ctx)
+        # A hyperparameter the space leaves out trains with the plug-in's default for it.
+        params, _ = with_defaults(task, spec.space.validate(config.proposal.params))
+        with faults.deadline(getattr(spec.budget, "trial_timeout", None)):
+            metrics = task.train(params, ctx)
         value = objective_value(metrics, spec.objective)
     except Exception as exc:  # a crashed trial is a recorded result
         seconds = time.perf_counter() - started
         error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
-        store.fail_trial(trial_id, error, ctx.curves, seconds)
+        faults.note(trial_id, faults.TRAINED)  # over: the driver's timeout backstop waits for the recording
+        with faults.recording(trial_id):
+            store.fail_trial(trial_id, error, ctx.curves, seconds)
         return Trained(TrialState.FAILED, number, trial_id, error=f"{type(exc).__name__}: {exc}",
                        train_seconds=seconds)
     seconds = time.perf_counter() - started
-    with tempfile.TemporaryDirectory() as folder:
+    faults.note(trial_id, faults.TRAINED)
+    with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
         plot = None
         if ctx.curves:
             from agenthpo.plots import plot_curves
@@ -186,6 +248,35 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trai
         store.finish_trial(trial_id, value, {**metrics, spec.objective.metric: value}, ctx.curves, seconds,
                            plot)
     return Trained(TrialState.FINISHED, number, trial_id, value=value, train_seconds=seconds)
+
+
+def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trained:
+    """The training step as a pipeline (or `run_inprocess`) runs it: `train_trial` with a heartbeat, once.
+
+    A trial already FINISHED or FAILED (a retried step) is not trained again: its recorded result is
+    returned. One given back (INTERRUPTED, STOPPED, deleted) is not trained (STOPPED). A RUNNING one
+    left by a step that died is trained again in the same run, unless STEP_RETRIES steps died on
+    it already: then it is FAILED (killed: out of memory, a lost node), so that the pipeline goes on.
+    A trial marked INTERRUPTED while it trained (its heartbeat went stale) keeps its late result as
+    information only: STOPPED is returned.
+    """
+    if not config.proposed:
+        return train_trial(spec, store, config)
+    recorded = store.trial(config.trial_id)
+    if recorded is None or recorded.state not in (TrialState.RUNNING, TrialState.PROPOSED):
+        return recorded_result(config, recorded)
+    died = store.start_training(config.trial_id)
+    if died >= STEP_RETRIES:
+        error = (f"its training step's process died {died} times (killed: out of memory, or its node was "
+                 f"lost?); not started again")
+        store.fail_trial(config.trial_id, error, {}, 0.0)
+        return Trained(TrialState.FAILED, config.number, config.trial_id, error=error)
+    with heartbeats(store, config.trial_id):
+        trained = train_trial(spec, store, config)
+    recorded = store.trial(config.trial_id)  # marked INTERRUPTED while it trained: its result came late
+    if recorded is not None and recorded.state == TrialState.INTERRUPTED:
+        return recorded_result(config, recorded)
+    return trained
 
 
 def analyze_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, trained: Trained) -> Analyzed:
@@ -229,7 +320,7 @@ def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
         if proposed.stop is not None:
             return
         for config in proposed.configs:
-            analyze_trial(spec, store, config, train_trial(spec, store, config))
+            analyze_trial(spec, store, config, train_step(spec, store, config))
 
 
 def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> Reported:

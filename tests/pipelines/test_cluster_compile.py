@@ -142,3 +142,21 @@ def test_a_spec_with_a_cluster_section_still_runs_on_the_local_runner(tmp_path, 
     store = MlflowStudyStore(sqlite_uri)
     history = store.history(store.find_study("quadratic"))
     assert [(t.number, t.state.value) for t in history] == [(1, "FINISHED")]
+
+
+def test_a_trial_timeout_gives_training_pods_a_deadline_and_no_other_pod(tmp_path):
+    from agenthpo.pipelines.platform import POD_DEADLINE_GRACE_SECONDS
+
+    data = yaml.safe_load((ROOT / "examples" / "water-potability.yaml").read_text())
+    spec, text, doc, platform = compiled(tmp_path, CLUSTER, budget={**data["budget"], "trial_timeout": 100.5})
+    deadlines = {name: config.get("activeDeadlineSeconds") for name, config in platform.items()}
+    train = executors_of(doc, "train")
+    assert train and all(int(deadlines[name]) == 101 + POD_DEADLINE_GRACE_SECONDS for name in train)
+    assert all(deadline is None for name, deadline in deadlines.items() if name not in train)
+
+
+def test_a_compiled_pipeline_has_a_documented_trial_limit(tmp_path):
+    from agenthpo.limits import MAX_COMPILED_TRIALS
+
+    with pytest.raises(ValueError, match=rf"trials={MAX_COMPILED_TRIALS + 1} must be in \[1, {MAX_COMPILED_TRIALS}\]"):
+        compiled(tmp_path, trials=MAX_COMPILED_TRIALS + 1)

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.slow
 
 def test_resume_after_the_study_process_is_killed(tmp_path, sqlite_uri):
     spec = write_spec(tmp_path / "spec.yaml", quadratic_spec(sqlite_uri, task_options={"sleep_seconds": 8.0}))
+    beats = {"AGENTHPO_HEARTBEAT_SECONDS": "1"}  # the killed trial is stale 4 s after its last beat
     process = subprocess.Popen([sys.executable, "-m", "agenthpo", "tune", str(spec)], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                               env={**os.environ, **beats})
     store = MlflowStudyStore(sqlite_uri)
     deadline = time.time() + 300
     try:
@@ -36,7 +38,7 @@ def test_resume_after_the_study_process_is_killed(tmp_path, sqlite_uri):
         process.wait()
     assert store.history(study_id)[1].state == TrialState.RUNNING
 
-    done = run_cli("tune", spec, cwd=tmp_path)
+    done = run_cli("tune", spec, cwd=tmp_path, env=beats)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resuming after 1 trials" in done.stdout
     history = store.history(study_id)

@@ -75,3 +75,47 @@ def test_study_through_a_server_on_postgresql_and_s3(tmp_path, production_mlflow
     assert "learning_curves.png" in trial_files, trial_files
     # Read back through the server, as `agenthpo report` does.
     assert store.load_spec(study_id).name == "quadratic"
+
+
+
+def test_claims_hold_on_postgresql_directly_and_through_the_server(production_mlflow):
+    """Eight drivers race for trial slots (budget 5) and for one claim, half of them on PostgreSQL directly
+    (SQLAlchemy), half through the server (REST): unique numbers, never more than the budget."""
+    import threading
+
+    from agenthpo.tracking.claims import ClaimBook
+
+    from agenthpo import names
+    from agenthpo.spec import parse_spec
+    from agenthpo.trial import Proposal
+
+    url, postgres, s3 = production_mlflow
+    study_id = MlflowStudyStore(url).open_study(parse_spec(quadratic_spec(url, name="race"), base_dir=None))
+    claims, owners, errors, barrier = [], [], [], threading.Barrier(8)
+
+    def driver(i: int) -> None:
+        store = MlflowStudyStore(postgres.uri if i % 2 else url)
+        barrier.wait()
+        try:
+            owners.append(ClaimBook(store.client).create_once(".agenthpo/test/race", {names.CLAIM_RUN: str(i)}))
+            claims.extend(store.claim_trial(study_id, Proposal({"x": i / 10 + j / 100, "epochs": 2}, "random"), 5)
+                          for j in range(2))
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=driver, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    assert len(claims) == 16 and len({c.number for c in claims}) == 16
+    assert sorted(c.number for c in claims if c.granted) == [1, 2, 3, 4, 5]
+    assert len({owner[names.CLAIM_RUN] for owner in owners}) == 1
+    store = MlflowStudyStore(url)
+    assert [t.number for t in store.history(study_id)] == [1, 2, 3, 4, 5] and store.slots_held(study_id) == 5
+    # A claim is a deleted experiment that keeps its name in PostgreSQL: hidden, still reserved.
+    with closing(postgres.connect()) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT lifecycle_stage, count(*) FROM experiments WHERE name LIKE %s GROUP BY 1",
+                       (f".agenthpo/claims/{study_id}/%",))
+        assert cursor.fetchall() == [("deleted", 16)]

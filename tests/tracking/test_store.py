@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 from agenthpo.tracking import MlflowStudyStore
@@ -56,15 +57,23 @@ def test_failed_trial_keeps_its_error_and_partial_curves(setup):
     assert store.curves(trial_id)["train_loss"] == [(1, 1.0), (2, 0.5)]
 
 
-def test_running_trials_are_interrupted_on_resume_and_not_counted(setup):
+def test_stale_running_trials_are_interrupted_on_resume_and_not_counted(setup):
     spec, store, study_id = setup
     trial_id = store.start_trial(study_id, 1, Proposal({"x": 0.5, "epochs": 2}, "random"))
+    alive = store.start_trial(study_id, 2, Proposal({"x": 0.6, "epochs": 2}, "random"))
     assert store.history(study_id)[0].state == TrialState.RUNNING
     store.open_study(spec)
-    (record,) = store.history(study_id)
-    assert record.state == TrialState.INTERRUPTED
+    assert {t.state for t in store.history(study_id)} == {TrialState.RUNNING}  # opened just now: may be alive
+    store.heartbeat(trial_id, 30.0)
+    store.clock = lambda: time.time() + 121  # past 4 intervals of 30 s since trial 1's beat
+    store.heartbeat(alive, 30.0)  # trial 2 still beats
+    store.open_study(spec)
+    record, running = store.history(study_id)
+    assert record.state == TrialState.INTERRUPTED and running.state == TrialState.RUNNING
     run = store.client.get_run(trial_id)
     assert run.info.status == "FAILED" and "Interrupted" in run.data.tags[NOTE]
+    assert "no sign of life for 121 s (heartbeat)" in run.data.tags[NOTE]
+    assert store.slots_held(study_id) == 1  # the interrupted trial's slot is given back
 
 
 def test_analysis_note_and_long_texts_go_to_artifacts(setup):

@@ -3,8 +3,9 @@
 One module per command, each a `_BaseCommand` (its arguments, its action) registered in `_COMMANDS`; the
 commands are thin layers over the library.
 
-Exit status: 0 done, 1 the study stopped on failures, its data broke the data contract, or it could not
-run; 2 a bad spec, suite or argument.
+Exit status: 0 done; 1 the study stopped on failures, no trial finished, its data broke the data contract,
+the LLM endpoint refused the key, or it could not run; 2 a bad spec, suite or argument; 130 / 143 stopped
+by SIGINT / SIGTERM (running trials interrupted, not counted; run the same command again to resume).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from agenthpo import redact
+
+    redact.install()  # before argparse may print: every text this process writes is redacted
     args = build_parser().parse_args(argv)
     # MLflow draws a progress bar for every artifact it reads back (specs, profiles): noise in a terminal.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -14,7 +14,7 @@ class ProgressPrinter(threading.Thread):
     def __init__(self, spec: StudySpec, store, study_id: str, interval: float = 0.5):
         super().__init__(daemon=True)
         self.spec, self.store, self.study_id, self.interval = spec, store, study_id, interval
-        # Captured now: while the pipeline runs, sys.stdout points at the KFP log file.
+        # Captured now: the lines go where tune's own output goes.
         self.out = sys.stdout
         self.shown: set[int] = {t.number for t in store.history(study_id) if t.state.value != "RUNNING"}
         self.best = None
@@ -24,10 +24,14 @@ class ProgressPrinter(threading.Thread):
         while not self.stopping.wait(self.interval):
             self.poll()
 
-    def stop(self) -> None:
+    def stop(self, wait: float | None = None) -> None:
+        """No more polling; the last lines are printed (unless a poll is still stuck after `wait` seconds,
+        e.g. retrying through a tracking outage)."""
         self.stopping.set()
-        self.join()
-        self.poll()
+        if self.is_alive():
+            self.join(wait)
+        if not self.is_alive():
+            self.poll()
 
     def poll(self) -> None:
         from agenthpo.trial import TrialState

@@ -40,13 +40,14 @@ def session_timing(wall: float, history: Sequence, trained: Sequence, llm_second
 
 
 def print_summary(spec: StudySpec, best: BestTrial | None, summary: Mapping[str, float], timing: Mapping[str, float],
-                  kind: StopKind | None, reason: str) -> None:
-    """The end of `tune`'s output: best trial, why it stopped, time, LLM use, where to look next."""
+                  kind: StopKind | None, reason: str, none_finished: bool = False) -> None:
+    """The end of `tune`'s output: best trial, why it stopped, time, LLM use, where to look next.
+    `none_finished`: no trial of the study finished (said on stderr too: the command fails)."""
     print()
     if best is not None:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
         print(f"best: trial {best.number}  {spec.objective.metric}={best.value:.6g}\n  {params}")
-    print(f"{'stopped' if kind == StopKind.FAILURES else 'done'}: {reason}")
+    print(f"{'stopped' if kind == StopKind.FAILURES or none_finished else 'done'}: {reason}")
     llm = f"{timing[SESSION_LLM_SECONDS]:.1f}s LLM + " if timing[SESSION_LLM_SECONDS] else ""
     print(f"time: {timing[SESSION_WALL_SECONDS]:.1f}s wall for {int(timing[SESSION_TRIALS])} trials = "
           f"{timing[SESSION_TRAIN_SECONDS]:.1f}s training + {llm}{timing[SESSION_ORCHESTRATION_SECONDS]:.1f}s "
@@ -63,3 +64,7 @@ def print_summary(spec: StudySpec, best: BestTrial | None, summary: Mapping[str,
           f"http://127.0.0.1:5000)" if spec.tracking_uri.startswith("sqlite") else f"MLflow UI: {spec.tracking_uri}")
     if kind == StopKind.FAILURES:
         print(f"agenthpo: study stopped: {reason}", file=sys.stderr)
+    elif none_finished:
+        print(f"agenthpo: no trial of study {spec.name!r} finished, so it has no result: see the trials' "
+              f"agenthpo.error tags, or run: agenthpo report {spec.name} --tracking-uri {spec.tracking_uri}",
+              file=sys.stderr)

@@ -1,18 +1,33 @@
-"""`agenthpo tune`: run (or resume) a study on KFP's local runner."""
+"""`agenthpo tune`: run (or resume) a study on KFP's local runner.
+
+Exit status: 0 done; 1 the study stopped on failures, no trial of it finished, or the tracking server did
+not answer; 2 a bad spec, or a resume with another proposer than the study's; 130 / 143 stopped by
+SIGINT / SIGTERM (the step processes stopped too, their trials INTERRUPTED: run the command again to resume).
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from agenthpo import names
-from agenthpo.cli.base import EXIT_FAILED, EXIT_OK, _BaseCommand, _load, _positive_int, _with_local_llm
+from agenthpo.cli.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _BaseCommand,
+    _load,
+    _positive_int,
+    _with_local_llm,
+)
 from agenthpo.cli.progress import ProgressPrinter
 from agenthpo.cli.timing import print_summary, session_timing
 from agenthpo.messages import StopKind
-from agenthpo.spec import DEFAULT_TRACKING_URI, StudySpec
+from agenthpo.slots import current_driver
+from agenthpo.spec import DEFAULT_TRACKING_URI, StudySpec, parse_spec
 
 
 class _Tune(_BaseCommand):
@@ -21,13 +36,18 @@ class _Tune(_BaseCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("spec", help="study spec (YAML)")
         parser.add_argument("--trials", type=_positive_int, help="override budget.trials")
-        parser.add_argument("--proposer", help="override the proposer (random, tpe, ...)")
+        parser.add_argument("--proposer", help="override the proposer (random, tpe, ...); a study goes on with "
+                                               "the proposer it was created with")
+        parser.add_argument("--name", help="start a new study of this name from the spec (e.g. to try another "
+                                           "proposer on the same task)")
         parser.add_argument("--tracking-uri",
                             help=f"MLflow tracking URI (default: the spec's, else {DEFAULT_TRACKING_URI})")
         parser.add_argument("--workdir", default=".agenthpo", help="KFP local outputs and logs (default: .agenthpo)")
 
     def take_action(self, args: argparse.Namespace) -> int:
         spec = _load(args)
+        if args.name:
+            spec = parse_spec({**spec.to_json(), "name": args.name}, base_dir=None, source="command line")
         from agenthpo.llm import local_server
 
         try:
@@ -42,44 +62,122 @@ class _Tune(_BaseCommand):
                 local_server.stop()
 
 
+def _again(args: argparse.Namespace) -> str:
+    """The command line that resumes this study."""
+    words = ["agenthpo", "tune", str(args.spec)]
+    for option in ("trials", "proposer", "name", "tracking_uri"):
+        if getattr(args, option, None):
+            words += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    if args.workdir != ".agenthpo":
+        words += ["--workdir", args.workdir]
+    return shlex.join(words)
+
+
+def _proposer_refused(store, spec: StudySpec, args: argparse.Namespace) -> bool:
+    """A study goes on with the proposer it was created with: say so (and how else) when asked for another."""
+    study_id = store.find_study(spec.name, spec.experiment_name)
+    if study_id is None:
+        return False
+    try:
+        stored = store.load_spec(study_id).proposer.name
+    except Exception:  # no readable spec.json (a study from an older version): nothing to compare with
+        return False
+    if stored == spec.proposer.name:
+        return False
+    print(f"agenthpo: study {spec.name!r} was created with proposer {stored!r}; it does not go on with "
+          f"{spec.proposer.name!r} (one study, one proposer: its trials and report would mix two).\n"
+          f"  resume it:       agenthpo tune {shlex.quote(str(args.spec))} --proposer {stored}\n"
+          f"  or a new study:  agenthpo tune {shlex.quote(str(args.spec))} --proposer {spec.proposer.name} "
+          f"--name {shlex.quote(f'{spec.name}-{spec.proposer.name}')}", file=sys.stderr)
+    return True
+
+
 def _tune(args: argparse.Namespace, spec: StudySpec) -> int:
-    from agenthpo import study
-    from agenthpo.pipelines.local import PipelineFailed, run_to_budget
+    from agenthpo.faults import StopSignal, TrackingUnavailable, raising_signals
     from agenthpo.tracking import MlflowStudyStore
 
     store = MlflowStudyStore(spec.tracking_uri)
-    started = time.perf_counter()
-    opened = study.open_study(spec, store)
-    study_id = opened.study_id
-    resumed = f", resuming after {opened.trials_used} trials" if opened.trials_used else ""
-    print(f"agenthpo: study {spec.name!r}: {spec.task}, proposer {spec.proposer.name}, "
-          f"{spec.budget.trials} trials{resumed}\n  tracking: {spec.tracking_uri} (run {study_id})", flush=True)
-    trained_before = {t.number for t in store.history(study_id)}
-    workdir = Path(args.workdir).resolve()
-    log_path = workdir / "logs" / f"{spec.name}.log"
-    progress = ProgressPrinter(spec, store, study_id)
-    progress.start()
-
-    def report_failure(exc, crashed: list[int]) -> None:
-        print(f"agenthpo: a pipeline step failed ({exc}); trials {crashed or 'none'} marked FAILED",
-              file=sys.stderr, flush=True)
-
-    try:
+    session = _Session(args, spec, store)
+    with raising_signals():
         try:
-            run_to_budget(spec, store, study_id, workdir, log_path, on_failure=report_failure)
-        except PipelineFailed:
-            print("agenthpo: the pipeline fails before any trial starts; giving up", file=sys.stderr)
+            if _proposer_refused(store, spec, args):
+                return EXIT_USAGE
+            return session.run()
+        except StopSignal as stop:
+            return session.stopped(stop)
+        except TrackingUnavailable as exc:
+            print(f"agenthpo: {exc}\nagenthpo: nothing more can be recorded now; once the tracking server "
+                  f"answers, resume with: {_again(args)}", file=sys.stderr)
             return EXIT_FAILED
-    finally:
-        progress.stop()
-    kind, reason = study.stop_reason(spec, store.history(study_id))
 
-    reported = study.report_study(spec, store, study_id)
-    wall = time.perf_counter() - started
-    history = store.history(study_id)
-    trained = [t for t in history if t.number not in trained_before]
-    timing = session_timing(wall, history, trained, reported.summary.get(names.LLM_SECONDS_TOTAL, 0.0))
-    store.log_metrics(study_id, timing, step=int(time.time()))
-    print_summary(spec, reported.best, reported.summary, timing, kind, reason)
-    return EXIT_FAILED if kind == StopKind.FAILURES else EXIT_OK
 
+class _Session:
+    """One `tune` run over a study: open or resume it, run its pipeline to the budget, report."""
+
+    def __init__(self, args: argparse.Namespace, spec: StudySpec, store):
+        self.args, self.spec, self.store = args, spec, store
+        self.study_id: str | None = None
+        self.progress: ProgressPrinter | None = None
+
+    def run(self) -> int:
+        from agenthpo import study
+        from agenthpo.pipelines.local import PipelineFailed, run_to_budget
+
+        spec, store, args = self.spec, self.store, self.args
+        started = time.perf_counter()
+        opened = study.open_study(spec, store)
+        study_id = self.study_id = opened.study_id
+        resumed = f", resuming after {opened.trials_used} trials" if opened.trials_used else ""
+        print(f"agenthpo: study {spec.name!r}: {spec.task}, proposer {spec.proposer.name}, "
+              f"{spec.budget.trials} trials{resumed}\n  tracking: {spec.tracking_uri} (run {study_id})", flush=True)
+        workdir = Path(args.workdir).resolve()
+        log_path = workdir / "logs" / f"{spec.name}.log"
+        self.progress = ProgressPrinter(spec, store, study_id)
+        self.progress.start()
+
+        def report_failure(exc, crashed: list[int]) -> None:
+            print(f"agenthpo: a pipeline step failed ({exc}); trials {crashed or 'none'} marked FAILED",
+                  file=sys.stderr, flush=True)
+
+        try:
+            try:
+                run_to_budget(spec, store, study_id, workdir, log_path, on_failure=report_failure)
+            except PipelineFailed as exc:
+                print(f"agenthpo: the pipeline fails before any trial starts ({exc}); giving up", file=sys.stderr)
+                return EXIT_FAILED
+        finally:
+            self.progress.stop(wait=30.0)  # a poll stuck retrying through an outage is left behind
+        history = store.history(study_id)
+        kind, reason = study.stop_reason(spec, history)
+
+        reported = study.report_study(spec, store, study_id)
+        wall = time.perf_counter() - started
+        history = store.history(study_id)
+        mine = store.opened_by(study_id, current_driver())  # this driver's trials: no session counts another's
+        trained = [t for t in history if t.number in mine]
+        timing = session_timing(wall, history, trained, reported.summary.get(names.LLM_SECONDS_TOTAL, 0.0))
+        store.log_metrics(study_id, timing, step=int(time.time()))
+        none_finished = not any(t.finished for t in history)
+        print_summary(spec, reported.best, reported.summary, timing, kind, reason, none_finished=none_finished)
+        return EXIT_FAILED if kind == StopKind.FAILURES or none_finished else EXIT_OK
+
+    def stopped(self, stop) -> int:
+        """After SIGINT or SIGTERM (the pipeline's processes are stopped and its trials marked by then)."""
+        from agenthpo.faults import StopSignal
+        from agenthpo.pipelines.local import mark_study_interrupted
+
+        try:
+            if self.progress is not None:
+                self.progress.stop(wait=2.0)
+            marked = ""
+            if self.study_id is not None:
+                mark_study_interrupted(self.store, self.study_id, f"interrupted by {stop.name}; resume with: "
+                                                                  f"{_again(self.args)}")
+                marked = (f"; trials {stop.trials} marked INTERRUPTED (not counted)" if stop.trials else "") + \
+                    "; the study run is KILLED"
+            print(f"\nagenthpo: stopped by {stop.name}{marked}\nagenthpo: to resume, run: {_again(self.args)}",
+                  file=sys.stderr, flush=True)
+        except (StopSignal, Exception) as exc:  # a second signal, or the tracking server down: just go
+            print(f"\nagenthpo: stopped by {stop.name} ({type(exc).__name__} while recording it); to resume, "
+                  f"run: {_again(self.args)}", file=sys.stderr, flush=True)
+        return stop.exit_status
