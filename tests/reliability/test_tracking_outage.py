@@ -141,13 +141,16 @@ def tags_of_every_run(uri: str) -> list[dict]:
     return [run.data.tags for run in client.search_runs(experiments, max_results=1000)]
 
 
-@pytest.mark.slow
-def test_a_trial_that_trains_through_an_outage_keeps_its_result(tmp_path):
+def tune_into_an_outage(tmp_path, sleep_seconds: float, retry_seconds: str, request_timeout: str):
+    """`agenthpo tune` (2 trials of `sleep_seconds`) on a real server, stopped once a trial trains (the outage
+    begins); the tracking calls retry for `retry_seconds`. Returns the tune process, the server's uri, port and
+    log, the spec and the environment."""
     port, log = free_port(), tmp_path / "server.log"
     uri = f"http://{HOST}:{port}"
-    spec = faulty_spec(tmp_path, uri, "none", {"sleep_seconds": 6.0}, budget={"trials": 2, "max_failed_trials": 1})
-    outage_env = env(AGENTHPO_TRACKING_RETRY_SECONDS="240", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
-                     MLFLOW_HTTP_REQUEST_TIMEOUT="10")
+    spec = faulty_spec(tmp_path, uri, "none", {"sleep_seconds": sleep_seconds},
+                       budget={"trials": 2, "max_failed_trials": 1})
+    outage_env = env(AGENTHPO_TRACKING_RETRY_SECONDS=retry_seconds, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+                     MLFLOW_HTTP_REQUEST_TIMEOUT=request_timeout)
     with mlflow_server(port, tmp_path, log) as server:
         tune = subprocess.Popen([sys.executable, "-m", "agenthpo", "tune", str(spec)], cwd=tmp_path, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
@@ -156,8 +159,14 @@ def test_a_trial_that_trains_through_an_outage_keeps_its_result(tmp_path):
         while not trained_pids(tmp_path) and time.monotonic() < deadline and tune.poll() is None:
             time.sleep(0.2)
         assert trained_pids(tmp_path), tune.communicate()
-        _stop_group(server, grace=5)  # the outage: trial 1 trains on for 6 s and ends while it lasts
-        time.sleep(15)
+        _stop_group(server, grace=5)
+    return tune, uri, port, log, spec, outage_env
+
+
+@pytest.mark.slow
+def test_a_trial_that_trains_through_an_outage_keeps_its_result(tmp_path):
+    tune, uri, port, log, _, _ = tune_into_an_outage(tmp_path, 6.0, "240", "10")
+    time.sleep(15)  # the outage: trial 1 trains on for 6 s and ends while it lasts
     try:
         with mlflow_server(port, tmp_path, log):
             out, err = tune.communicate(timeout=600)
@@ -182,20 +191,7 @@ def test_an_outage_past_the_retry_budget_stops_the_driver_and_the_trial_is_not_c
     # The server stays down past every retry (the step's, KFP's step retries, the driver's): `tune` says so
     # and exits 1; once the server is back, the same command resumes, the trial caught in the outage
     # INTERRUPTED (its heartbeat went stale): not counted, not FAILED.
-    port, log = free_port(), tmp_path / "server.log"
-    uri = f"http://{HOST}:{port}"
-    spec = faulty_spec(tmp_path, uri, "none", {"sleep_seconds": 2.0}, budget={"trials": 2, "max_failed_trials": 1})
-    outage_env = env(AGENTHPO_TRACKING_RETRY_SECONDS="8", MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
-                     MLFLOW_HTTP_REQUEST_TIMEOUT="5")
-    with mlflow_server(port, tmp_path, log) as server:
-        tune = subprocess.Popen([sys.executable, "-m", "agenthpo", "tune", str(spec)], cwd=tmp_path, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                env={**os.environ, **outage_env})
-        deadline = time.monotonic() + 300
-        while not trained_pids(tmp_path) and time.monotonic() < deadline and tune.poll() is None:
-            time.sleep(0.2)
-        assert trained_pids(tmp_path), tune.communicate()
-        _stop_group(server, grace=5)
+    tune, uri, port, log, spec, outage_env = tune_into_an_outage(tmp_path, 2.0, "8", "5")
     try:
         out, err = tune.communicate(timeout=600)
     finally:

@@ -50,3 +50,4 @@ def subset(items: Sequence[Any], count: int, seed: int) -> list[Any]:
 def capped(available: int, cap: int | None) -> int:
     """How many of `available` items to use: all of them, or at most `cap` (a max_*_samples option) when set."""
     return available if cap is None else min(cap, available)
+

@@ -16,9 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agenthpo.tasks.base import TrialContext
-from agenthpo.tasks.options import MAX_EVAL_SAMPLES, MAX_TRAIN_SAMPLES
-
 if TYPE_CHECKING:
     import torch
 
@@ -53,13 +50,6 @@ def resolve_pretrained(name: str) -> tuple[str, dict[str, Any]]:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         return source, {"local_files_only": True}
     return source, {}
-
-
-def split_caps(ctx: TrialContext) -> dict[str, int | None]:
-    """The seeded subsets' sizes per split (None: all of it): max_train_samples, and max_eval_samples for
-    validation and test."""
-    eval_cap = ctx.option(MAX_EVAL_SAMPLES)
-    return {"train": ctx.option(MAX_TRAIN_SAMPLES), "validation": eval_cap, "test": eval_cap}
 
 
 def import_transformers():

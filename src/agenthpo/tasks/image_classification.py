@@ -24,6 +24,7 @@ from typing import Any
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.caps import split_caps
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
 from agenthpo.tasks.data import subset
 from agenthpo.tasks.images import (
@@ -37,15 +38,7 @@ from agenthpo.tasks.images import (
     list_image_files,
     stratified_carve,
 )
-from agenthpo.tasks.options import (
-    MAX_EVAL_SAMPLES,
-    MAX_TRAIN_SAMPLES,
-    SPLIT_SEED,
-    TORCH_OPTIONS,
-    Option,
-    at_least,
-    fraction,
-)
+from agenthpo.tasks.options import SPLIT_SEED, SUBSET_OPTIONS, TORCH_OPTIONS, Option, at_least, fraction
 from agenthpo.trial import Objective
 
 NAME = "image-classification"
@@ -154,8 +147,7 @@ def make_splits(listing, options: Mapping[str, Any]) -> Splits:
         strangers = sorted(set(parts[part]["label"]) - set(classes))
         if strangers:
             raise ValueError(f"{part} images have label(s) {strangers[:5]} that no training image has")
-    eval_cap = MAX_EVAL_SAMPLES.read(options)
-    for part, cap in (("train", MAX_TRAIN_SAMPLES.read(options)), ("validation", eval_cap), ("test", eval_cap)):
+    for part, cap in split_caps(options).items():
         if cap is not None:
             rows = subset(list(range(len(parts[part]))), cap, split_seed)
             parts[part] = parts[part].iloc[rows].reset_index(drop=True)
@@ -183,7 +175,7 @@ def load_pixels(rows, image_size: int | None, reader):
 
 class ImageClassificationTask(TaskPlugin):
     name = NAME
-    options = (SPLIT_SEED, VALIDATION_FRACTION, TEST_FRACTION, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, IMAGE_SIZE,
+    options = (SPLIT_SEED, VALIDATION_FRACTION, TEST_FRACTION, *SUBSET_OPTIONS, IMAGE_SIZE,
                SMALL_INPUT_STEM, AUGMENT, PRETRAINED, *TORCH_OPTIONS)
     metrics = ("accuracy", "validation_accuracy", "validation_loss", "test_accuracy", "test_loss", "train_images",
                "parameters", "chance_accuracy")

@@ -233,3 +233,5 @@ DEVICE = Option("device", str, "auto", matching(r"auto|cpu|cuda(:\d+)?", "auto, 
                 "where torch trains: auto picks CUDA when available")
 THREADS = Option("threads", int, None, at_least(1), "CPU threads for torch (default: torch's own choice)")
 TORCH_OPTIONS = (DEVICE, THREADS)
+# The CPU variants' caps on the splits (agenthpo.tasks.caps.split_caps reads them).
+SUBSET_OPTIONS = (MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES)

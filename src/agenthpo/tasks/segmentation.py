@@ -25,6 +25,7 @@ import numpy as np
 
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.caps import split_caps
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
 from agenthpo.tasks.data import subset
 from agenthpo.tasks.images import (
@@ -37,16 +38,7 @@ from agenthpo.tasks.images import (
     image_reader,
     list_image_files,
 )
-from agenthpo.tasks.options import (
-    MAX_EVAL_SAMPLES,
-    MAX_TRAIN_SAMPLES,
-    SPLIT_SEED,
-    TORCH_OPTIONS,
-    Option,
-    at_least,
-    between,
-    list_of,
-)
+from agenthpo.tasks.options import SPLIT_SEED, SUBSET_OPTIONS, TORCH_OPTIONS, Option, at_least, between, list_of
 from agenthpo.trial import Objective
 
 NAME = "segmentation"
@@ -101,9 +93,9 @@ def find_pairs(ctx: TrialContext) -> list[Pair]:
 
 def capped_parts(pairs: list[Pair], ctx: TrialContext) -> dict[str, list[Pair]]:
     """The pairs of each split, as seeded subsets when max_train_samples / max_eval_samples are set."""
-    split_seed, eval_cap = ctx.option(SPLIT_SEED), ctx.option(MAX_EVAL_SAMPLES)
+    split_seed = ctx.option(SPLIT_SEED)
     by_part = {part: [p for p in pairs if p.part == part] for part in PARTS}
-    for part, cap in (("train", ctx.option(MAX_TRAIN_SAMPLES)), ("validation", eval_cap), ("test", eval_cap)):
+    for part, cap in split_caps(ctx.options).items():
         if cap is not None:
             by_part[part] = subset(by_part[part], cap, split_seed)
     return by_part
@@ -149,7 +141,7 @@ def class_weights(masks: np.ndarray, num_classes: int) -> np.ndarray:
 
 class SegmentationTask(TaskPlugin):
     name = NAME
-    options = (IMAGE_SIZE, SCALE, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, SPLIT_SEED, NUM_CLASSES, CLASS_WEIGHTING,
+    options = (IMAGE_SIZE, SCALE, *SUBSET_OPTIONS, SPLIT_SEED, NUM_CLASSES, CLASS_WEIGHTING,
                AUGMENT, *TORCH_OPTIONS)
     metrics = ("miou", "train_images", "parameters",
                *(f"{part}_{score}" for part in ("validation", "test") for score in ("loss", "miou", "pixel_accuracy")))

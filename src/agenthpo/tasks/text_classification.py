@@ -30,6 +30,7 @@ import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.caps import split_caps
 from agenthpo.tasks.contracts import EXPECTATIONS, ContractReport, expect, user_expectations, validate_frame
 from agenthpo.tasks.data import capped, split_indices, subset
 from agenthpo.tasks.hf_models import (
@@ -41,14 +42,12 @@ from agenthpo.tasks.hf_models import (
     load_error,
     pad_batch,
     resolve_pretrained,
-    split_caps,
     train_epoch,
     warmup_schedule,
 )
 from agenthpo.tasks.options import (
-    MAX_EVAL_SAMPLES,
-    MAX_TRAIN_SAMPLES,
     SPLIT_SEED,
+    SUBSET_OPTIONS,
     TORCH_OPTIONS,
     Check,
     Option,
@@ -227,7 +226,7 @@ def class_list(ctx: TrialContext, splits: Mapping[str, LabelledTexts]) -> list[s
 class TextClassificationTask(TaskPlugin):
     name = "text-classification"
     options = (MODEL_NAME, LABEL_COLUMN, TEXT_COLUMN, DELIMITER, HEADER, LABELS, VALIDATION_FRACTION, TEST_FRACTION,
-               SPLIT_SEED, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, MAX_LENGTH, MIN_ROWS, EXPECTATIONS, *TORCH_OPTIONS)
+               SPLIT_SEED, *SUBSET_OPTIONS, MAX_LENGTH, MIN_ROWS, EXPECTATIONS, *TORCH_OPTIONS)
     metrics = ("accuracy", "train_loss", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy")
     default_objective = Objective("accuracy", "maximize")
     default_space = SearchSpace(PARAMS)
@@ -247,7 +246,7 @@ class TextClassificationTask(TaskPlugin):
         for label in train.labels:
             counts[label] += 1
         words = np.array([len(text.split()) for text in train.texts])
-        caps = split_caps(ctx)
+        caps = split_caps(ctx.options)
         return {
             "sizes": {split: len(part.labels) for split, part in splits.items()},
             "trained_and_evaluated_on": {split: capped(len(part.labels), caps[split])
@@ -301,7 +300,7 @@ class TextClassificationTask(TaskPlugin):
         device = prepare(ctx)
         splits = load_splits(ctx)
         classes = class_list(ctx, splits)
-        split_seed, max_length, caps = ctx.option(SPLIT_SEED), ctx.option(MAX_LENGTH), split_caps(ctx)
+        split_seed, max_length, caps = ctx.option(SPLIT_SEED), ctx.option(MAX_LENGTH), split_caps(ctx.options)
         used = {split: part.take(subset(range(len(part.labels)), capped(len(part.labels), caps[split]), split_seed))
                 for split, part in splits.items()}
 

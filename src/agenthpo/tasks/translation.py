@@ -30,6 +30,7 @@ import numpy as np
 
 from agenthpo.space import FloatParam, IntParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.tasks.base import TaskPlugin, TrialContext
+from agenthpo.tasks.caps import split_caps
 from agenthpo.tasks.contracts import ContractReport, expect, validate_frame
 from agenthpo.tasks.data import capped, subset
 from agenthpo.tasks.hf_models import (
@@ -40,20 +41,10 @@ from agenthpo.tasks.hf_models import (
     load_error,
     pad_batch,
     resolve_pretrained,
-    split_caps,
     train_epoch,
     warmup_schedule,
 )
-from agenthpo.tasks.options import (
-    MAX_EVAL_SAMPLES,
-    MAX_TRAIN_SAMPLES,
-    SPLIT_SEED,
-    TORCH_OPTIONS,
-    Option,
-    at_least,
-    matching,
-    not_empty,
-)
+from agenthpo.tasks.options import SPLIT_SEED, SUBSET_OPTIONS, TORCH_OPTIONS, Option, at_least, matching, not_empty
 from agenthpo.trial import Objective
 
 if TYPE_CHECKING:
@@ -223,7 +214,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 class TranslationTask(TaskPlugin):
     name = "translation"
     options = (MODEL_NAME, MODEL_CONFIG, TOKENIZER_VOCAB_SIZE, SOURCE_LANG, TARGET_LANG, TRAIN_SPLIT, VALIDATION_SPLIT,
-               TEST_SPLIT, SOURCE_PREFIX, MAX_TRAIN_SAMPLES, MAX_EVAL_SAMPLES, SPLIT_SEED, MAX_LENGTH, MAX_NEW_TOKENS,
+               TEST_SPLIT, SOURCE_PREFIX, *SUBSET_OPTIONS, SPLIT_SEED, MAX_LENGTH, MAX_NEW_TOKENS,
                NUM_BEAMS, MIN_ROWS, *TORCH_OPTIONS)
     metrics = ("bleu", "train_loss", "validation_loss", "validation_bleu", "test_loss", "test_bleu")
     default_objective = Objective("bleu", "maximize")
@@ -239,7 +230,7 @@ class TranslationTask(TaskPlugin):
         """Pair counts, sentence lengths and vocabulary sizes in words, and the model, for the Creator."""
         splits = load_pairs(ctx)
         train = splits["train"]
-        caps = split_caps(ctx)
+        caps = split_caps(ctx.options)
 
         def words(sentences: list[str]) -> dict[str, float]:
             counts = np.array([len(s.split()) for s in sentences])
@@ -298,7 +289,7 @@ class TranslationTask(TaskPlugin):
         device = prepare(ctx)
         max_length = ctx.option(MAX_LENGTH)
         max_new_tokens = ctx.option(MAX_NEW_TOKENS) or max_length
-        num_beams, split_seed, caps = ctx.option(NUM_BEAMS), ctx.option(SPLIT_SEED), split_caps(ctx)
+        num_beams, split_seed, caps = ctx.option(NUM_BEAMS), ctx.option(SPLIT_SEED), split_caps(ctx.options)
         splits = load_pairs(ctx)
         used = {split: pairs.take(subset(range(len(pairs.sources)), capped(len(pairs.sources), caps[split]),
                                          split_seed))
