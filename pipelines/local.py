@@ -45,11 +45,7 @@ class PipelineFailed(RuntimeError):
 
 
 def timeout_grace() -> float:
-    text = os.environ.get(GRACE_ENV, "").strip()
-    try:
-        return max(float(text), 0.0) if text else DEFAULT_GRACE
-    except ValueError:
-        return DEFAULT_GRACE
+    return faults.env_seconds(GRACE_ENV, DEFAULT_GRACE)
 
 
 class Chunk:

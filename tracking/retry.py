@@ -19,7 +19,6 @@ then raises RESOURCE_ALREADY_EXISTS (the claim looks lost: a slot is given up, n
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sys
 import time
@@ -35,7 +34,7 @@ from mlflow.protos.databricks_pb2 import (
     ErrorCode,
 )
 
-from agenthpo.faults import TrackingUnavailable
+from agenthpo.faults import TrackingUnavailable, env_seconds
 
 RETRY_SECONDS_ENV = "AGENTHPO_TRACKING_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 600.0
@@ -52,11 +51,7 @@ _CONNECTION_ERRORS = {"ConnectionError", "ConnectTimeout", "ReadTimeout", "Timeo
 
 def retry_seconds() -> float:
     """The retry budget from $AGENTHPO_TRACKING_RETRY_SECONDS (seconds, >= 0), else the default."""
-    text = os.environ.get(RETRY_SECONDS_ENV, "").strip()
-    try:
-        return max(float(text), 0.0) if text else DEFAULT_RETRY_SECONDS
-    except ValueError:
-        return DEFAULT_RETRY_SECONDS
+    return env_seconds(RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS)
 
 
 def retryable(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ Only the standard library: the core imports this without KFP or MLflow.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -22,6 +23,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def env_seconds(name: str, default: float, positive: bool = False) -> float:
+    """A duration from the environment variable `name`; `default` when unset or not a number. Negative values
+    count as 0, or with `positive` (an interval) anything not in (0, inf) as `default`."""
+    text = os.environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    if positive:
+        return value if 0 < value < math.inf else default
+    return max(value, 0.0)
 
 NOTES_ENV = "AGENTHPO_STEP_NOTES"
 STARTED, TRAINED, UNRECORDED = "started", "trained", "unrecorded"

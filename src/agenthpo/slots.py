@@ -16,7 +16,6 @@ Only the standard library and the core's value objects: no MLflow, no KFP.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import uuid
@@ -24,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from agenthpo.faults import env_seconds
 from agenthpo.messages import Trained, TrialConfig
 from agenthpo.trial import TrialRecord, TrialState
 
@@ -51,12 +51,7 @@ class Claim:
 
 def heartbeat_seconds() -> float:
     """The heartbeat interval: $AGENTHPO_HEARTBEAT_SECONDS (seconds > 0), else 30."""
-    text = os.environ.get(HEARTBEAT_ENV, "").strip()
-    try:
-        value = float(text) if text else DEFAULT_HEARTBEAT_SECONDS
-    except ValueError:
-        return DEFAULT_HEARTBEAT_SECONDS
-    return value if 0 < value < math.inf else DEFAULT_HEARTBEAT_SECONDS
+    return env_seconds(HEARTBEAT_ENV, DEFAULT_HEARTBEAT_SECONDS, positive=True)
 
 
 def poll_seconds() -> float:

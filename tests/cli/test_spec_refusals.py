@@ -34,6 +34,7 @@ def commands(tmp_path, spec):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, where, hint", CASES)
 @pytest.mark.parametrize("command", ["compile", "tune", "bench"])
 def test_refused_with_exit_2_before_anything_is_recorded(tmp_path, change, where, hint, command):

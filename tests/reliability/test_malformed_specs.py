@@ -209,6 +209,7 @@ CLI_VARIANTS = ["unknown-task", "module-attr-typo", "not-utf8", "int-bounds-1e30
                 "alias-bomb"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["compile", "tune"])
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v.id in CLI_VARIANTS], ids=lambda v: v.id)
 def test_the_cli_exits_2_naming_the_field_before_anything_is_recorded(tmp_path, variant, command):
