@@ -236,6 +236,7 @@ class MlflowStudyStore(SlotsMixin):
             facts=json.loads(tags.get(names.ANALYSIS, "{}")),
             error=tags.get(names.ERROR, ""), train_seconds=metrics.get(names.TRAIN_SECONDS),
             metrics=dict(metrics), repair=tags.get(names.REPAIR, ""),
+            rationale=tags.get(names.RATIONALE, ""),
         )
 
     def _open_run(self, study_id: str, proposal: Proposal, key: str, driver: str) -> str:
@@ -328,19 +329,20 @@ class MlflowStudyStore(SlotsMixin):
             note = self._note(trial_id, f"**Late analysis** (not counted):\n\n{note}")
         if len(note) > TAG_LIMIT:
             self.client.log_text(trial_id, note, "analysis.md")
-        self.client.log_batch(trial_id, tags=[
-            RunTag(names.ANALYSIS, _clip(json.dumps(facts))), RunTag(NOTE, _clip(note)),
-        ])
+        tags = [RunTag(names.ANALYSIS, _clip(json.dumps(facts))), RunTag(NOTE, _clip(note))]
+        quality = [RunTag(names.LLM_QUALITY, _clip(str(facts["llm_quality"])))] if "llm_quality" in facts else []
+        self.client.log_batch(trial_id, tags=tags + quality)
 
     # -- reports -----------------------------------------------------------------------------------
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str) -> None:
+                     stopped: str, quality: str = "") -> None:
         self.client.log_text(study_id, markdown, "report.md")
         if plot is not None:
             self.client.log_artifact(study_id, str(plot))
         stamp = _now_ms()
         self.client.log_batch(study_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in summary.items()],
-                              tags=[RunTag(NOTE, _clip(markdown)), RunTag(names.STOPPED, stopped or "-")])
+                              tags=[RunTag(NOTE, _clip(markdown)), RunTag(names.STOPPED, stopped or "-"),
+                                    *([RunTag(names.LLM_QUALITY, _clip(quality))] if quality else [])])
         self.client.set_terminated(study_id, status="FAILED" if stopped else "FINISHED")
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:

@@ -27,6 +27,7 @@ VALUE = "agenthpo.value"
 ERROR = "agenthpo.error"
 ANALYSIS = "agenthpo.analysis"
 REPAIR = "agenthpo.repair"
+LLM_QUALITY = "agenthpo.llm_quality"  # 'ok', or 'flagged: <part>: <problem>' for LLM words set aside
 STOPPED = "agenthpo.stopped"
 DATA_CONTRACT = "agenthpo.data_contract"
 DATA_FINGERPRINT = "agenthpo.data_fingerprint"

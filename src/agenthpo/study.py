@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from agenthpo.analysis import analyze_curves, summarize
-from agenthpo.messages import Analyzed, BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
+from agenthpo.agents.quality import tag_value
+from agenthpo.executor import analyze_trial
+from agenthpo.messages import BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
 from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.proposers.base import with_pending
 from agenthpo.report import build_report
@@ -56,7 +57,7 @@ class StudyStore(Protocol):
     def curves(self, trial_id: str) -> dict[str, list[tuple[int, float]]]: ...
     def write_analysis(self, trial_id: str, facts: Mapping[str, Any], note: str) -> None: ...
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str) -> None: ...
+                     stopped: str, quality: str = "") -> None: ...
     def write_profile(self, study_id: str, profile: Mapping[str, Any]) -> None: ...
     def contract_fingerprint(self, study_id: str) -> str: ...
     def write_contract(self, study_id: str, reports: Sequence[Mapping[str, Any]], fingerprint: str) -> None: ...
@@ -279,39 +280,6 @@ def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Train
     return trained
 
 
-def analyze_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, trained: Trained) -> Analyzed:
-    """The Executor's analysis: facts from the recorded curves, written back as the run's note."""
-    if trained.state == TrialState.STOPPED or not config.proposed:
-        return Analyzed(TrialState.STOPPED)
-    assert config.proposal is not None
-    trial_id, number = config.trial_id, config.number
-    # The note leads with why the Creator chose this configuration, then what training showed.
-    creator = f"**Creator ({config.proposal.source}):** {config.proposal.rationale or '-'}\n\n"
-    if trained.state == TrialState.FAILED:
-        note = creator + summarize(number, None, spec.objective, None, error=trained.error or "unknown error")
-        store.write_analysis(trial_id, {"verdict": "failed"}, note)
-        return Analyzed(TrialState.FAILED, number, "failed", note)
-    facts = analyze_curves(store.curves(trial_id), spec.objective)
-    facts_json = facts.to_json() if facts else {"verdict": "no curve"}
-    note = creator + summarize(number, trained.value, spec.objective, facts)
-    if spec.uses_llm:
-        from agenthpo.agents.analyst import executor_summary
-        from agenthpo.llm import LLMClient, LLMError
-
-        try:
-            client = LLMClient(spec.llm)
-            summary, usage = executor_summary(client, number, config.proposal.params, trained.value,
-                                              spec.objective, facts_json)
-            store.log_metrics(trial_id, usage.to_metrics("executor"))
-        except LLMError:
-            summary = ""
-        if summary:
-            note += f"\n\n**Executor (LLM):** {summary}"
-            facts_json = {**facts_json, "llm_summary": summary}
-    store.write_analysis(trial_id, facts_json, note)
-    return Analyzed(TrialState.FINISHED, number, facts_json["verdict"], note)
-
-
 def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
     """Run the study's rounds to its budget in this process (a round's trials one after another):
     the same steps, in the same order, as the pipeline runs them in separate processes."""
@@ -331,10 +299,14 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> Reported:
     markdown = build_report(spec.name, spec.space, history, spec.objective, stopped)
     best = best_trial(history, spec.objective)
     summary = study_summary(spec.objective, history, *counted(history))
+    quality = ""
     if spec.uses_llm:
-        analysis, final_usage = final_analysis(spec, history)
-        if analysis:
+        analysis, final_usage, checked = final_analysis(spec, history)
+        if analysis and checked.ok:
             markdown += "\n## Final analysis (LLM)\n\n" + analysis + "\n"
+        elif analysis:  # the deterministic report stands alone; the reader learns why
+            markdown += f"\n*The LLM's final analysis was set aside: {checked.describe()}.*\n"
+        quality = tag_value({"final": checked}) if analysis else ""
         summary.update(llm_totals(spec, history, final_usage))
     with tempfile.TemporaryDirectory() as folder:
         plot = None
@@ -342,6 +314,6 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> Reported:
             from agenthpo.plots import plot_history
 
             plot = plot_history(history, spec.objective, Path(folder) / "optimization_history.png", spec.name)
-        store.write_report(study_id, markdown, plot, summary, stopped)
+        store.write_report(study_id, markdown, plot, summary, stopped, quality=quality)
     return Reported(study_id, markdown, summary, stopped=stopped,
                     best=None if best is None else BestTrial(best.number, float(best.value), dict(best.params)))

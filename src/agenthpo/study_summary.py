@@ -22,14 +22,16 @@ def study_summary(objective: Objective, history: Sequence[TrialRecord], used: in
 
 
 def final_analysis(spec, history: Sequence[TrialRecord]):
-    """The Creator's final report text and its usage; ('', no usage) when the LLM cannot be reached."""
+    """The Creator's final report text, its usage and its `Quality`; ('', no usage, ok) when the LLM cannot be
+    reached."""
     from agenthpo.agents.analyst import final_analysis as ask_final_analysis
+    from agenthpo.agents.quality import Quality
     from agenthpo.llm import LLMClient, LLMError, Usage
 
     try:
         return ask_final_analysis(LLMClient(spec.llm), spec.space, history, spec.objective, spec.description)
     except LLMError:
-        return "", Usage()
+        return "", Usage(), Quality()
 
 
 def llm_totals(spec, history: Sequence[TrialRecord], final_usage) -> dict[str, float]:

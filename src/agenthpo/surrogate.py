@@ -2,14 +2,16 @@
 
 It ranks candidate configurations (for the `agent` proposer) from the finished trials: every
 parameter is mapped into [0, 1] (log scale where the parameter is; one-hot for unordered choices),
-targets are standardised, and the RBF length scale is picked from a short grid by marginal
-likelihood. Good enough to say which of a handful of candidates looks most promising.
+targets are replaced by the normal scores of their ranks (robust to a diverged trial's outlier),
+and the RBF length scale is picked from a short grid by marginal likelihood. Good enough to say
+which of a pool of candidates looks most promising.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from agenthpo.trial import Objective, TrialRecord
 LENGTH_SCALES = (0.1, 0.2, 0.35, 0.6, 1.0)
 NOISE = 1e-3
 MIN_TRIALS = 3
+# The GP is cubic in its points: a long study is fitted on its best and its latest trials.
+MAX_FIT_TRIALS = 300
+BEST_KEPT = 100
 
 
 def encode(space: SearchSpace, config: Mapping[str, Scalar]) -> np.ndarray:
@@ -50,6 +55,13 @@ class GaussianProcess:
             if best is None or log_likelihood > best[0]:
                 best = (log_likelihood, scale * math.sqrt(x.shape[1]), chol, alpha)
         _, self.scale, self.chol, self.alpha = best
+        self.z = z
+
+    def loo_means(self) -> np.ndarray:
+        """Leave-one-out predictive means at the fitted points (Rasmussen & Williams, eq. 5.12)."""
+        inverse = np.linalg.inv(self.chol)
+        precision_diagonal = (inverse**2).sum(0)  # diag(K^-1), K^-1 = L^-T L^-1
+        return (self.z - self.alpha / precision_diagonal) * self.std + self.mean
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k = _kernel(x, self.x, self.scale)
@@ -59,10 +71,29 @@ class GaussianProcess:
         return mean * self.std + self.mean, np.sqrt(var) * self.std
 
 
-def expected_improvement(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective,
-                         candidates: Sequence[Mapping[str, Scalar]]) -> list[float] | None:
-    """EI of each candidate (in the objective's direction), or None with too few finished trials."""
+def normal_scores(values: np.ndarray) -> np.ndarray:
+    """The values' ranks mapped to standard normal quantiles (a Gaussian copula), ties sharing their mean rank.
+
+    Fitted on raw values, one diverged trial (accuracy 0.18 among 0.78s, a loss of 300 among 2s) stretches
+    the scale so that every other difference looks like noise; on ranks the GP keeps their order."""
+    order = values.argsort(kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    quantile = NormalDist().inv_cdf
+    return np.array([quantile((r + 0.5) / len(values)) for r in ranks])
+
+
+def _fit(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective
+         ) -> tuple[GaussianProcess, np.ndarray] | None:
+    """The GP on the finished trials (targets as normal scores, larger is better), or None with too few."""
     done = [t for t in history if t.finished]
+    if len(done) > MAX_FIT_TRIALS:
+        ranked = sorted(done, key=lambda t: t.value, reverse=objective.maximize)[:BEST_KEPT]
+        kept = {t.number for t in ranked} | {t.number for t in done[-(MAX_FIT_TRIALS - BEST_KEPT):]}
+        done = [t for t in done if t.number in kept]
     rows = []
     for t in done:
         try:
@@ -72,9 +103,31 @@ def expected_improvement(space: SearchSpace, history: Sequence[TrialRecord], obj
     if len(rows) < MIN_TRIALS:
         return None
     sign = 1.0 if objective.maximize else -1.0
-    x = np.stack([r[0] for r in rows])
-    y = sign * np.array([r[1] for r in rows], dtype=float)
-    gp = GaussianProcess(x, y)
+    y = normal_scores(sign * np.array([r[1] for r in rows], dtype=float))
+    return GaussianProcess(np.stack([r[0] for r in rows]), y), y
+
+
+def fit_quality(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective) -> float | None:
+    """How well the GP explains the results: the rank correlation of its leave-one-out predictions with the
+    observed values (1: it orders every held-out trial right; about 0: no better than chance); None with
+    too few finished trials."""
+    fitted = _fit(space, history, objective)
+    if fitted is None:
+        return None
+    gp, y = fitted
+    predicted = gp.loo_means()
+    if np.ptp(y) == 0 or np.ptp(predicted) == 0:
+        return 0.0
+    return float(np.corrcoef(predicted.argsort().argsort(), y.argsort().argsort())[0, 1])
+
+
+def expected_improvement(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective,
+                         candidates: Sequence[Mapping[str, Scalar]]) -> list[float] | None:
+    """EI of each candidate (in the objective's direction), or None with too few finished trials."""
+    fitted = _fit(space, history, objective)
+    if fitted is None:
+        return None
+    gp, y = fitted
     mean, sd = gp.predict(np.stack([encode(space, c) for c in candidates]))
     best = y.max()
     z = (mean - best) / sd

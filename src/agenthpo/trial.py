@@ -11,7 +11,9 @@ from typing import Any
 from agenthpo.errors import FieldError, did_you_mean
 from agenthpo.space import Scalar
 
-SOURCES = ("llm", "fallback", "random", "tpe", "start")
+# Where a configuration came from: the Creator (llm), TPE standing in for an unusable Creator answer
+# (fallback), random search, TPE, the agent's Gaussian-process search (gp) or the spec's start.
+SOURCES = ("llm", "fallback", "random", "tpe", "gp", "start")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class TrialRecord:
     train_seconds: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     repair: str = ""  # how the Creator's answer went: none, repaired, fallback ('' without an LLM)
+    rationale: str = ""  # why its proposer chose it (the Creator's own words for `llm`)
 
     def __post_init__(self) -> None:
         if self.state == TrialState.FINISHED and (self.value is None or not math.isfinite(self.value)):

@@ -3,7 +3,8 @@
 import pytest
 from scripted_llm import ScriptedLLM
 
-from agenthpo.agents.creator import build_messages, history_table
+from agenthpo.agents.creator import Background, build_messages
+from agenthpo.agents.log import experimental_log
 from agenthpo.agents.schema import configs_schema, float_grid
 from agenthpo.llm import LLMConfig
 from agenthpo.proposers import ProposerContext, make_proposer
@@ -101,10 +102,10 @@ def test_schema_keeps_values_in_range_by_construction():
     assert all(1e-4 <= g <= 0.3 for g in grid) and grid[1] / grid[0] == pytest.approx(grid[-1] / grid[-2], rel=0.01)
 
 
-def test_history_table_is_compact():
-    table = history_table(SPACE, HISTORY, OBJECTIVE)
-    assert table.splitlines()[0] == "# | learning_rate | max_depth | booster | batch | f1 | analysis"
-    assert "0.01 | 4 | gbtree | 32 | 0.5 | overfitting" in table and "FAILED | RuntimeError: out of memory" in table
-    messages = build_messages(__import__("agenthpo.agents.creator", fromlist=["Background"]).Background(
-        "s", "desc", "XGBoost", {"rows": 10}), SPACE, HISTORY, OBJECTIVE, 1, schema_in_prompt=False)
-    assert len(messages[1]["content"]) < 1500
+def test_the_log_gives_each_trial_with_its_failure():
+    log = experimental_log(SPACE, HISTORY, OBJECTIVE)
+    assert "#1 (llm) learning_rate=0.01, max_depth=4, booster=gbtree, batch=32: f1=0.5" in log
+    assert "#2 (?) learning_rate=0.2, max_depth=9, booster=dart, batch=16: FAILED (RuntimeError: out of memory)" in log
+    messages = build_messages(Background("s", "desc", "XGBoost", {"rows": 10}), SPACE, HISTORY, OBJECTIVE, 1,
+                              schema_in_prompt=False)
+    assert log in messages[1]["content"] and len(messages[1]["content"]) < 1500

@@ -80,6 +80,7 @@ class MemoryTrial:
             value=value if state == TrialState.FINISHED else None, source=self.source, run_id=self.run_id,
             facts=copy.deepcopy(self.facts), error=_first_line(self.error) if self.error else "",
             train_seconds=metrics.get(names.TRAIN_SECONDS), metrics=metrics, repair=self.tags.get("repair", ""),
+            rationale=self.rationale,
         )
 
 
@@ -99,6 +100,7 @@ class MemoryStudy:
     stopped: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     opened: int = 0  # how often open_study found or created it
+    quality: str = ""  # the final analysis's llm_quality
 
 
 def _first_line(error: str) -> str:
@@ -159,9 +161,10 @@ class MemoryStudyStore:
             study.status = "FAILED"
 
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str) -> None:
+                     stopped: str, quality: str = "") -> None:
         study = self.studies[study_id]
         study.report, study.report_plot, study.stopped = markdown, plot is not None, stopped
+        study.quality = quality
         study.summary = {k: float(v) for k, v in summary.items()}
         study.status = "FAILED" if stopped else "FINISHED"
 

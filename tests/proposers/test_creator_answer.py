@@ -21,11 +21,31 @@ def test_the_creators_configurations_become_llm_proposals():
                            repaired=True)
     first, second = creator_proposals(result, share=2)
     assert (first.source, first.rationale, second.rationale) == ("llm", "near the best", NO_RATIONALE)
-    assert first.tags == {"repair": "repaired", "llm_problems": "config 3: x outside [0, 5]"}
+    assert first.tags == {"repair": "repaired", "llm_problems": "config 3: x outside [0, 5]", "llm_quality": "ok"}
     assert first.metrics == {"creator_llm_calls": 1.0, "creator_prompt_tokens": 150.0,
                              "creator_completion_tokens": 30.0, "creator_llm_seconds": 2.0}
     clean = creator_proposals(CreatorResult([({"x": 1}, "r")], [], USAGE), share=1)[0]
-    assert clean.tags == {"repair": "none", "llm_problems": "-"}
+    assert clean.tags == {"repair": "none", "llm_problems": "-", "llm_quality": "ok"}
+
+
+@pytest.mark.parametrize("rationale, problem", [
+    ("I'm ready to help. What is the task and problem?", "a refusal or greeting"),
+    ("This looks like a promising region to explore next.", "names no hyperparameter or metric"),
+    ("Raise x: trial 3 had f1 0.77 with a 96.9% chance of winning.", "cites numbers not in its data"),
+])
+def test_a_rationale_that_does_not_speak_about_the_study_is_set_aside(rationale, problem):
+    result = CreatorResult([({"x": 4}, rationale)], [], USAGE, prompt="#3 (tpe) x=2: f1=0.61", names=("x", "f1"))
+    proposal = creator_proposals(result, share=1)[0]
+    assert proposal.tags["llm_quality"].startswith("flagged: rationale: ") and problem in proposal.tags["llm_quality"]
+    assert rationale not in proposal.rationale
+    assert proposal.rationale.startswith("(the Creator's rationale was set aside")
+
+
+def test_a_rationale_citing_the_log_is_kept():
+    rationale = "Trial 3 reached f1 0.61 with x=2; raise x to 4 as the Executor advised."
+    result = CreatorResult([({"x": 4}, rationale)], [], USAGE, prompt="#3 (tpe) x=2: f1=0.61", names=("x", "f1"))
+    proposal = creator_proposals(result, share=1)[0]
+    assert (proposal.rationale, proposal.tags["llm_quality"]) == (rationale, "ok")
 
 
 def test_stand_ins_say_why_the_llm_gave_too_few():

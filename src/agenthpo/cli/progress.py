@@ -1,19 +1,29 @@
-"""One line per trial while `agenthpo tune` runs."""
+"""One line per trial while `agenthpo tune` runs, and which LLM call it waits for (a local model may take minutes)."""
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
+from pathlib import Path
 
+from agenthpo.llm.waiting import read_status
 from agenthpo.spec import StudySpec
+
+WAIT_SHOWN_AFTER = 5.0  # seconds of an LLM call before it is shown
+WAIT_REPEAT_EVERY = 30.0  # not on a terminal: one more line per this many seconds of the same call
 
 
 class ProgressPrinter(threading.Thread):
     """Prints one line per trial as its result lands in MLflow (the pipeline runs in subprocesses)."""
 
-    def __init__(self, spec: StudySpec, store, study_id: str, interval: float = 0.5):
+    def __init__(self, spec: StudySpec, store, study_id: str, interval: float = 0.5,
+                 llm_status: str | Path | None = None):
         super().__init__(daemon=True)
         self.spec, self.store, self.study_id, self.interval = spec, store, study_id, interval
+        self.llm_status = Path(llm_status) if llm_status else None  # `agenthpo.llm.waiting`'s status file
+        self.wait_line = ""  # on a terminal: the waiting line shown now (rewritten in place)
+        self.wait_printed: tuple[str, float, float] | None = None  # elsewhere: (agent, started, elapsed) last printed
         # Captured now: the lines go where tune's own output goes.
         self.out = sys.stdout
         self.shown: set[int] = {t.number for t in store.history(study_id) if t.state.value != "RUNNING"}
@@ -32,6 +42,7 @@ class ProgressPrinter(threading.Thread):
             self.join(wait)
         if not self.is_alive():
             self.poll()
+            self._clear()
 
     def poll(self) -> None:
         from agenthpo.trial import TrialState
@@ -39,7 +50,7 @@ class ProgressPrinter(threading.Thread):
         try:
             history = self.store.history(self.study_id)
         except Exception:  # a busy SQLite file: try again at the next tick
-            return
+            history = []
         objective = self.spec.objective
         for trial in history:
             if trial.number in self.shown:
@@ -49,6 +60,7 @@ class ProgressPrinter(threading.Thread):
             if trial.state == TrialState.RUNNING:
                 continue
             self.shown.add(trial.number)
+            self._clear()
             head = f"  trial {trial.number:>3}/{self.spec.budget.trials:<3} {trial.source:<8}"
             if trial.state == TrialState.FINISHED:
                 if self.best is None or objective.better(trial.value, self.best):
@@ -57,3 +69,33 @@ class ProgressPrinter(threading.Thread):
                       f"{trial.train_seconds or 0:6.1f}s  {trial.facts.get('verdict', '')}", file=self.out, flush=True)
             else:
                 print(f"{head} {trial.state.value:<8} {trial.error[:100]}", file=self.out, flush=True)
+        if not self.stopping.is_set():
+            self._show_waiting()
+
+    def _show_waiting(self) -> None:
+        status = read_status(self.llm_status) if self.llm_status else None
+        if status is None or status[1] < WAIT_SHOWN_AFTER:
+            self._clear()
+            return
+        agent, elapsed = status
+        line = f"  ... {agent} (LLM) answering: {elapsed:.0f} s"
+        if self._tty():
+            print("\r" + line.ljust(len(self.wait_line)), end="", file=self.out, flush=True)
+            self.wait_line = line
+            return
+        started, last = time.time() - elapsed, self.wait_printed
+        if last is None or last[0] != agent or abs(last[1] - started) > 1.0 or elapsed - last[2] >= WAIT_REPEAT_EVERY:
+            print(line, file=self.out, flush=True)
+            self.wait_printed = (agent, started, elapsed)
+
+    def _tty(self) -> bool:
+        try:
+            return bool(self.out.isatty())
+        except (AttributeError, ValueError):  # no isatty, or a closed stream
+            return False
+
+    def _clear(self) -> None:
+        """Blank the waiting line on a terminal, so that a trial's line (or what follows) starts clean."""
+        if self.wait_line:
+            print("\r" + " " * len(self.wait_line) + "\r", end="", file=self.out, flush=True)
+            self.wait_line = ""

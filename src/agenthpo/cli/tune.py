@@ -8,6 +8,7 @@ SIGINT / SIGTERM (the step processes stopped too, their trials INTERRUPTED: run 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -25,6 +26,7 @@ from agenthpo.cli.base import (
 )
 from agenthpo.cli.progress import ProgressPrinter
 from agenthpo.cli.timing import print_summary, session_timing
+from agenthpo.llm.waiting import STATUS_ENV
 from agenthpo.messages import StopKind
 from agenthpo.slots import current_driver
 from agenthpo.spec import DEFAULT_TRACKING_URI, StudySpec, parse_spec
@@ -132,7 +134,11 @@ class _Session:
               f"{spec.budget.trials} trials{resumed}\n  tracking: {spec.tracking_uri} (run {study_id})", flush=True)
         workdir = Path(args.workdir).resolve()
         log_path = workdir / "logs" / f"{spec.name}.log"
-        self.progress = ProgressPrinter(spec, store, study_id)
+        # The LLM call running now, in any step (they inherit the variable): shown while it waits.
+        llm_status = workdir / "logs" / f"{spec.name}.{os.getpid()}.llm-status.json"
+        before = os.environ.get(STATUS_ENV)
+        os.environ[STATUS_ENV] = str(llm_status)
+        self.progress = ProgressPrinter(spec, store, study_id, llm_status=llm_status)
         self.progress.start()
 
         def report_failure(exc, crashed: list[int]) -> None:
@@ -145,12 +151,16 @@ class _Session:
             except PipelineFailed as exc:
                 print(f"agenthpo: the pipeline fails before any trial starts ({exc}); giving up", file=sys.stderr)
                 return EXIT_FAILED
+            history = store.history(study_id)
+            kind, reason = study.stop_reason(spec, history)
+
+            reported = study.report_study(spec, store, study_id)  # its final analysis is shown waiting too
         finally:
             self.progress.stop(wait=30.0)  # a poll stuck retrying through an outage is left behind
-        history = store.history(study_id)
-        kind, reason = study.stop_reason(spec, history)
-
-        reported = study.report_study(spec, store, study_id)
+            if before is None:
+                os.environ.pop(STATUS_ENV, None)
+            else:
+                os.environ[STATUS_ENV] = before
         wall = time.perf_counter() - started
         history = store.history(study_id)
         mine = store.opened_by(study_id, current_driver())  # this driver's trials: no session counts another's

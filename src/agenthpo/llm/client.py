@@ -18,6 +18,7 @@ from typing import Any
 
 from agenthpo import names
 from agenthpo.llm.config import LLMConfig
+from agenthpo.llm.waiting import waiting
 from agenthpo.redact import redact, register
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class LLMClient:
 
     def chat(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None,
              schema_name: str = "answer", max_tokens: int | None = None,
-             temperature: float | None = None, seed: int | None = None) -> Reply:
+             temperature: float | None = None, seed: int | None = None, agent: str = "LLM") -> Reply:
         kwargs: dict[str, Any] = {}
         if seed is not None:
             kwargs["seed"] = seed  # reproducible sampling where the server supports it (llama.cpp, OpenAI)
@@ -128,9 +129,10 @@ class LLMClient:
             kwargs["response_format"] = {"type": "json_object"}
         started = time.perf_counter()
         try:
-            response = self._client.chat.completions.create(
-                model=self.model, messages=messages, max_tokens=max_tokens or self.config.max_tokens,
-                temperature=self.config.temperature if temperature is None else temperature, **kwargs)
+            with waiting(agent):  # shown by the CLI while it waits (`agenthpo.llm.waiting`)
+                response = self._client.chat.completions.create(
+                    model=self.model, messages=messages, max_tokens=max_tokens or self.config.max_tokens,
+                    temperature=self.config.temperature if temperature is None else temperature, **kwargs)
         except self._openai.OpenAIError as exc:
             seconds = time.perf_counter() - started
             self.usage.add(Usage(calls=1, seconds=seconds))

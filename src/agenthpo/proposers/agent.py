@@ -1,17 +1,19 @@
-"""The `agent` proposer (the default): the LLM Creator with a model-based safeguard.
+"""The `agent` proposer (the default): the LLM Creator, hedged online against a model-based search.
 
-Each round the Creator proposes a few candidates (`llm_candidates`, at least one per slot) and
-Optuna's TPE proposes one per slot. Until a few trials have finished, the LLM's candidates are taken
-in the order it gave them: that is where a good prior pays (the paper's big gains at trial 1). After
-that a Gaussian-process surrogate fitted on the finished trials scores every candidate by expected
-improvement and the best ones are trained, whichever proposer they came from. So a weak LLM loses to
-TPE on the surrogate's judgement and costs little, a strong one keeps its lead, and a stalled LLM is
-overtaken by TPE.
+Before each round the hedge (`agenthpo.proposers.hedge`) decides from the study's own results whom to
+trust: the Creator or the model arm (the Gaussian-process search, `gp_search`, and TPE). The Creator is
+asked only for the slots it is trusted with, so a Creator whose picks lose stops costing LLM calls as
+well as trials; one whose picks win keeps being asked. The surrogate orders the candidates (the
+model's, and the Creator's `llm_candidates`) by expected improvement once it explains the results: its
+leave-one-out predictions rank the finished trials with a correlation of at least FIT_THRESHOLD. Until
+then the model arm's pick is TPE's and the Creator's order is kept: on a rugged or high-dimensional
+space a few trials do not make a useful GP, and TPE (random at first) is the safer bet.
 
-The two are combined only through the one proposer interface (like Ray Tune's ConcurrencyLimiter
-wraps a searcher): the `llm` proposer's candidates reach TPE as pending (RUNNING) trials appended to
-the history, so TPE avoids them. Where the LLM gave too few, the `llm` proposer's own fallback has
-filled in, recorded as such. A refused key (`LLMAuthError`) passes through both: the study stops.
+The arms are combined only through the one proposer interface (like Ray Tune's ConcurrencyLimiter wraps a
+searcher): the Creator's candidates reach the model arm as pending (RUNNING) trials (`with_pending`), so
+it avoids them. Where the Creator gave too few usable configurations, the model's pick takes the slot,
+tagged `repair=fallback` with what was wrong. A refused key (`LLMAuthError`) passes through: the study
+stops. Every proposal records the hedge's reason (tag `agenthpo.agent`).
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from collections.abc import Sequence
 from agenthpo.llm.client import LLMClient
 from agenthpo.proposers.base import ProposerContext, SpaceExhausted, check_n, with_pending
 from agenthpo.proposers.creator_answer import REPAIR, answer_tags, call_cost
+from agenthpo.proposers.gp_search import GPProposer
+from agenthpo.proposers.hedge import CREATOR, Decision, credits, decide
 from agenthpo.proposers.llm import LLMProposer
 from agenthpo.proposers.tpe import TPEProposer
 from agenthpo.space import SearchSpace
-from agenthpo.surrogate import MIN_TRIALS, expected_improvement
+from agenthpo.surrogate import MIN_TRIALS, expected_improvement, fit_quality
 from agenthpo.trial import Objective, Proposal, TrialRecord
 
-AGENT = "agent"  # tag: why the agent chose the proposal (its verdict)
-IN_ORDER = "taken in the Creator's order (too few finished trials for the surrogate)"
+AGENT = "agent"  # tag: why the agent chose the proposal (the hedge's reason)
+FIT_THRESHOLD = 0.3
 
 
 class AgentProposer:
@@ -40,49 +44,95 @@ class AgentProposer:
         if not isinstance(llm_candidates, int) or llm_candidates < 1:
             raise ValueError(f"llm_candidates={llm_candidates!r} must be an integer >= 1")
         self.objective = objective
-        self.llm = LLMProposer(objective, seed, context, fallback_startup_trials=tpe_startup_trials, client=client)
+        # No repair round: an unusable answer costs one call, and the model's pick takes the slot.
+        self.llm = LLMProposer(objective, seed, context, fallback_startup_trials=tpe_startup_trials, client=client,
+                               repair=False)
         self.tpe = TPEProposer(objective, seed, n_startup_trials=tpe_startup_trials)
+        self.gp = GPProposer(objective, seed)
         self.llm_candidates = llm_candidates
 
     def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int) -> list[Proposal]:
         check_n(n)
-        # Extra LLM candidates only once the surrogate can choose between them.
-        asked = max(n, self.llm_candidates) if sum(t.finished for t in history) >= MIN_TRIALS else n
-        from_llm = self._llm_candidates(space, history, n, asked)
-        try:
-            from_tpe = self.tpe.propose(space, with_pending(history, from_llm), n)
-        except SpaceExhausted:
-            from_tpe = []  # the LLM's candidates took what was left: they are enough
-        candidates = from_llm + from_tpe
-        scores = expected_improvement(space, history, self.objective, [c.params for c in candidates])
-        if scores is None:
-            # Too little data for a surrogate: trust the Creator's order (its fallback fills in if it failed).
-            ranked: list[tuple[Proposal, float | None]] = [(c, None) for c in candidates[:n]]
-            verdict = IN_ORDER
-        else:
-            ranked = sorted(zip(candidates, scores, strict=True), key=lambda cs: -cs[1])[:n]
-            own = sum(c.source == "llm" for c in candidates)
-            verdict = f"chosen by expected improvement among {own} LLM and {len(candidates) - own} TPE candidates"
-        # The Creator's call is paid by the proposals chosen; TPE's inherit how its answer went.
-        metrics = call_cost(from_llm, n)
-        call = answer_tags(from_llm)
-        chosen = []
-        for candidate, score in ranked:
-            tags = {**call, **candidate.tags, AGENT: verdict}
-            source = candidate.source
-            if source == "tpe" and call.get(REPAIR) == "fallback":
-                source = "fallback"  # the LLM gave nothing usable: TPE stood in for it
-            ei = f" (EI {score:.3g})" if score is not None else ""
-            chosen.append(Proposal(candidate.params, source, f"{candidate.rationale} [{verdict}{ei}]",
-                                   metrics=metrics, tags=tags))
-        return chosen
+        decision = decide(history, self.objective)
+        credit, _ = credits(history, self.objective)
+        trusted_is_creator = credit[CREATOR].value >= max(v.value for v in credit.values())
+        for_creator = int(decision.arm == CREATOR) + (n - 1) * trusted_is_creator
+        can_fit = sum(t.finished for t in history) >= MIN_TRIALS
+        answer: list[Proposal] = []  # the Creator's answer as the `llm` proposer records it
+        if for_creator:
+            asked = max(for_creator, self.llm_candidates) if can_fit else for_creator
+            answer = self._ask_creator(space, history, for_creator, asked)
+        from_llm = [p for p in answer if p.source == "llm"]
+        fit = fit_quality(space, history, self.objective)
+        useful = fit is not None and fit >= FIT_THRESHOLD
+        from_model = self._model_candidates(space, with_pending(history, from_llm), n, useful)
+        from_llm = (self._ranked(space, history, from_llm) if useful else from_llm)[:for_creator]
+        how = ("candidates ordered by expected improvement" if useful else
+               "in the order proposed, TPE's for the model (" + ("too few finished trials for the surrogate" if fit
+               is None else f"the surrogate does not explain the results yet: leave-one-out rank correlation "
+                            f"{fit:.2f} < {FIT_THRESHOLD}") + ")")
+        decision = Decision(decision.arm, f"{decision.reason}; {how}")
+        missing = for_creator - len(from_llm)
+        return self._record(decision, answer, from_llm, from_model[:n - len(from_llm)], missing, for_creator)
 
-    def _llm_candidates(self, space: SearchSpace, history: Sequence[TrialRecord], n: int,
-                        asked: int) -> list[Proposal]:
+    def _ask_creator(self, space: SearchSpace, history: Sequence[TrialRecord], n: int, asked: int
+                     ) -> list[Proposal]:
+        """The Creator's answer as the `llm` proposer records it (its stand-ins, `fallback`, are dropped by
+        the caller: the model arm's pick replaces them)."""
         try:
             return self.llm.propose(space, history, asked)
         except SpaceExhausted:
             if asked == n:
                 raise
-            # Fewer untried configurations are left than extra candidates asked for: n must do.
-            return self.llm.propose(space, history, n)
+            return self.llm.propose(space, history, n)  # fewer untried configurations than asked
+
+    def _model_candidates(self, space: SearchSpace, history: Sequence[TrialRecord], n: int, useful: bool
+                          ) -> list[Proposal]:
+        """The model arm's n best: TPE's and the Gaussian-process search's candidates by expected improvement
+        when the surrogate is `useful`, TPE's first otherwise."""
+        candidates: list[Proposal] = []
+        for proposer in (self.tpe, self.gp) if useful else (self.tpe,):
+            try:
+                candidates += [p for p in proposer.propose(space, history, n) if p.source in ("tpe", "gp")]
+            except SpaceExhausted:
+                continue
+        candidates = _distinct(space, candidates)
+        return self._ranked(space, history, candidates) if useful else candidates
+
+    def _ranked(self, space: SearchSpace, history: Sequence[TrialRecord], candidates: list[Proposal]
+                ) -> list[Proposal]:
+        """Candidates by expected improvement (best first), or as given while the surrogate cannot fit."""
+        if len(candidates) < 2:
+            return candidates
+        scores = expected_improvement(space, history, self.objective, [c.params for c in candidates])
+        if scores is None:
+            return candidates
+        return [c for _, c in sorted(zip(scores, candidates, strict=True), key=lambda sc: -sc[0])]
+
+    def _record(self, decision, answer: list[Proposal], from_llm: list[Proposal], from_model: list[Proposal],
+                missing: int, for_creator: int) -> list[Proposal]:
+        """The proposals with the hedge's reason; the Creator's call is paid by the slots it was asked for."""
+        metrics, call = call_cost(answer, max(for_creator, 1)), dict(answer_tags(answer))
+        chosen = []
+        for i, candidate in enumerate([*from_llm, *from_model]):
+            tags = {**call, **candidate.tags, AGENT: decision.reason}
+            if candidate.source != "llm" and missing and i < len(from_llm) + missing:
+                problems = call.get("llm_problems", "-")
+                tags.update({REPAIR: "fallback", AGENT: f"{decision.reason}; the Creator's answer was unusable "
+                                                        f"({problems[:300]}): the model's pick took its slot"})
+            elif candidate.source != "llm":
+                tags = {k: v for k, v in tags.items() if k not in (REPAIR, "llm_problems")}
+            chosen.append(Proposal(candidate.params, candidate.source, candidate.rationale,
+                                   metrics=metrics if candidate.source == "llm" or i < len(from_llm) + missing
+                                   else {}, tags=tags))
+        return chosen
+
+
+def _distinct(space: SearchSpace, proposals: list[Proposal]) -> list[Proposal]:
+    seen, kept = set(), []
+    for proposal in proposals:
+        key = space.key(proposal.params)
+        if key not in seen:
+            seen.add(key)
+            kept.append(proposal)
+    return kept

@@ -11,15 +11,18 @@ clipped (`agenthpo.redact`): an endpoint that echoed the key leaves no piece of 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from agenthpo.agents.creator import CreatorResult
+from agenthpo.agents.quality import check_text, tag_value
 from agenthpo.llm.client import Usage
 from agenthpo.redact import redact
 from agenthpo.trial import Proposal
 
 REPAIR = "repair"  # tag: none, repaired (a second round was needed) or fallback (the LLM gave too few)
 PROBLEMS = "llm_problems"  # tag: what was wrong with the answer, '-' when nothing
+QUALITY = "llm_quality"  # tag: whether the LLM's words speak about the study ('ok', or 'flagged: ...')
 PROBLEMS_CHARS = 2000
 REASON_CHARS = 300
 NO_RATIONALE = "(no rationale given)"
@@ -41,8 +44,23 @@ def creator_proposals(result: CreatorResult, share: int) -> list[Proposal]:
     metrics = usage_metrics(result.usage, share)
     tags = {REPAIR: "repaired" if result.repaired else "none",
             PROBLEMS: answer_problems(result)[:PROBLEMS_CHARS] or "-"}
-    return [Proposal(params, "llm", rationale or NO_RATIONALE, metrics=metrics, tags=tags)
-            for params, rationale in result.configs]
+    proposals = []
+    for params, rationale in result.configs:
+        rationale, quality = checked_rationale(result, params, rationale)
+        proposals.append(Proposal(params, "llm", rationale, metrics=metrics, tags={**tags, QUALITY: quality}))
+    return proposals
+
+
+def checked_rationale(result: CreatorResult, params, rationale: str) -> tuple[str, str]:
+    """(the rationale to store, its `llm_quality` tag): one that does not speak about the study (a greeting, no
+    hyperparameter named, invented numbers) is replaced by a plain statement of why it was set aside."""
+    if not rationale:
+        return NO_RATIONALE, "ok"
+    quality = check_text(rationale, names=result.names, data=result.prompt + json.dumps(dict(params)))
+    if quality.ok:
+        return rationale, "ok"
+    return f"(the Creator's rationale was set aside: {quality.describe()[:REASON_CHARS]})", \
+        tag_value({"rationale": quality})
 
 
 def fallback_proposals(result: CreatorResult, fillers: Sequence[Proposal], share: int) -> list[Proposal]:

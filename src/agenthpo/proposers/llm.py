@@ -25,8 +25,9 @@ class LLMProposer:
     uses_llm = True
 
     def __init__(self, objective: Objective, seed: int = 0, context: ProposerContext | None = None,
-                 fallback_startup_trials: int = 5, client: LLMClient | None = None):
+                 fallback_startup_trials: int = 5, client: LLMClient | None = None, repair: bool = True):
         self.objective = objective
+        self.repair = repair  # one repair round after an unusable answer (the agent has the model arm instead)
         self.seed = seed
         self.context = context or ProposerContext()
         self.fallback = TPEProposer(objective, seed, n_startup_trials=fallback_startup_trials, source="fallback")
@@ -42,7 +43,7 @@ class LLMProposer:
         background = Background(ctx.study, ctx.description, ctx.model, dict(ctx.dataset))
         seed = int(history_rng(self.seed, history, salt=1).integers(2**31 - 1))
         return propose_with_llm(self._client, background, space, history, self.objective, n,
-                                tried_keys(space, history), seed)
+                                tried_keys(space, history), seed, repair=self.repair)
 
     def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int) -> list[Proposal]:
         check_n(n)
