@@ -104,8 +104,8 @@ def test_schema_keeps_values_in_range_by_construction():
 
 def test_the_log_gives_each_trial_with_its_failure():
     log = experimental_log(SPACE, HISTORY, OBJECTIVE)
-    assert "#1 (llm) learning_rate=0.01, max_depth=4, booster=gbtree, batch=32: f1=0.5" in log
-    assert "#2 (?) learning_rate=0.2, max_depth=9, booster=dart, batch=16: FAILED (RuntimeError: out of memory)" in log
+    assert "\n1 | llm | 0.01 | 4 | gbtree | 32 | 0.5 | overfitting\n" in log
+    assert "\n2 | ? | 0.2 | 9 | dart | 16 | FAILED | RuntimeError: out of memory\n" in log
     messages = build_messages(Background("s", "desc", "XGBoost", {"rows": 10}), SPACE, HISTORY, OBJECTIVE, 1,
                               schema_in_prompt=False)
     assert log in messages[1]["content"] and len(messages[1]["content"]) < 1500

@@ -122,9 +122,9 @@ def test_the_executors_advice_on_a_trial_reaches_the_creators_next_prompt():
     assert len(prompts) >= 8
     for number in range(1, 4):
         advice = ADVICE.format(n=number)
-        later = [p for p in prompts if f"#{number} (" in p]
+        later = [p for p in prompts if f"\n{number} | " in p]  # the prompts after trial `number` finished
         assert later and advice in later[0], number
-        assert all(advice not in p for p in prompts if f"#{number} (" not in p)
+        assert all(advice not in p for p in prompts if f"\n{number} | " not in p)
     trial = history[0]
     assert trial.facts["llm_summary"] == ADVICE.format(n=1) and trial.facts["llm_quality"] == "ok"
-    assert "x1 and x2 from the log" in prompts[1]  # the Creator's own rationale is in the log too
+    assert "#1 why: x1 and x2 from the log" in prompts[1]  # the Creator's own rationale is in the log too

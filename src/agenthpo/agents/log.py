@@ -5,9 +5,10 @@ rationale (R_t), and the Executor's reading of its training (L_t): the trajector
 how far the end fell from the best, the train/validation gap, whether it was still improving) and
 the Executor's advice. A failed trial says why it failed. The Creator refines from all of it.
 
-The log stays bounded: the most recent trials and the best one are written in full, older ones on one
-line each (configuration, result, verdict), and past MAX_ROWS lines the rest are summarised in one
-sentence; the texts are clipped. A 10-trial study's prompts then stay within a few thousand tokens
+The log is a table, one row per trial (number, source, configuration, result, the Executor's verdict or
+why it failed), then notes on the latest and the best trials: the Creator's rationale and the
+Executor's reading and advice. It stays bounded: past MAX_ROWS rows the older trials are summarised in
+one sentence, and the texts are clipped. A 10-trial study's prompts then stay within a few thousand tokens
 and a 1,000-trial study's are no longer than a 40-trial study's.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from agenthpo.space import SearchSpace
 from agenthpo.trial import Objective, TrialRecord, TrialState
 
-RECENT_IN_FULL = 2  # the latest trials, written with rationale, trajectory and advice
+RECENT_IN_FULL = 2  # the latest trials, with notes (rationale, trajectory, advice)
 BEST_IN_FULL = 1  # and the best ones
 MAX_ROWS = 30  # lines of the log; older trials beyond them are summarised
 RATIONALE_CHARS = 100
@@ -37,17 +38,6 @@ def fmt(value: Any) -> str:
 def clip(text: str, limit: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
-
-
-def _config(space: SearchSpace, trial: TrialRecord) -> str:
-    return ", ".join(f"{name}={fmt(trial.params.get(name, '?'))}" for name in space.names)
-
-
-def _result(trial: TrialRecord, objective: Objective) -> str:
-    if trial.finished:
-        return f"{objective.metric}={fmt(trial.value)}"
-    first = trial.error.strip().splitlines()[0] if trial.error.strip() else "unknown error"
-    return f"FAILED ({clip(first, ERROR_CHARS)})"
 
 
 def trajectory(facts: Mapping[str, Any]) -> str:
@@ -69,34 +59,46 @@ def advice(facts: Mapping[str, Any]) -> str:
     return str(facts.get("llm_summary") or facts.get("advice") or "")
 
 
-def full_entry(space: SearchSpace, trial: TrialRecord, objective: Objective) -> str:
-    lines = [f"#{trial.number} ({trial.source or '?'}) {_config(space, trial)}: {_result(trial, objective)}"]
-    if trial.rationale and trial.rationale != "-":
-        lines.append(f"  Why: {clip(trial.rationale, RATIONALE_CHARS)}")
+def _meaningful(rationale: str) -> bool:
+    """A rationale in the Creator's own words: not a placeholder, not one set aside by the quality check."""
+    return bool(rationale) and rationale != "-" and not rationale.startswith("(")
+
+
+def notes(trial: TrialRecord) -> list[str]:
+    """The trial's notes: the Creator's rationale (its own trials only) and the Executor's reading and advice."""
+    lines = []
+    if trial.source == "llm" and _meaningful(trial.rationale):
+        lines.append(f"#{trial.number} why: {clip(trial.rationale, RATIONALE_CHARS)}")
     if trial.finished:
         facts = trial.facts or {}
         reading = "; ".join(x for x in (str(facts.get("verdict", "")), trajectory(facts)) if x)
         said = advice(facts)
         if reading or said:
-            lines.append(f"  Executor: {reading}. {clip(said, ADVICE_CHARS)}".rstrip())
-    return "\n".join(lines)
+            lines.append(f"#{trial.number} Executor: {reading}. {clip(said, ADVICE_CHARS)}".rstrip())
+    return lines
 
 
-def short_entry(space: SearchSpace, trial: TrialRecord, objective: Objective) -> str:
-    verdict = (trial.facts or {}).get("verdict", "") if trial.finished else ""
-    return (f"#{trial.number} ({trial.source or '?'}) {_config(space, trial)}: {_result(trial, objective)}"
-            + (f" [{verdict}]" if verdict else ""))
+def table_row(space: SearchSpace, trial: TrialRecord, objective: Objective) -> str:
+    """One line per trial: number, source, configuration, result, and the verdict or why it failed."""
+    if trial.finished:
+        result, verdict = fmt(trial.value), str((trial.facts or {}).get("verdict", ""))
+    else:
+        first = trial.error.strip().splitlines()[0] if trial.error.strip() else "unknown error"
+        result, verdict = "FAILED", clip(first, ERROR_CHARS)
+    cells = [str(trial.number), trial.source or "?", *(fmt(trial.params.get(n, "?")) for n in space.names),
+             result, verdict]
+    return " | ".join(cells)
 
 
 def experimental_log(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective) -> str:
-    """The log as the Creator's prompt gives it (inside its `<history>` fence)."""
+    """The log as the Creator's prompt gives it (inside its `<history>` fence): a table of every trial kept,
+    then the notes on the latest and the best trials."""
     rows = [t for t in sorted(history, key=lambda t: t.number) if t.state in (TrialState.FINISHED, TrialState.FAILED)]
     if not rows:
         return NO_TRIALS
     done = sorted((t for t in rows if t.finished), key=lambda t: t.value, reverse=objective.maximize)
-    best = {t.number for t in done[:BEST_IN_FULL]}
-    in_full = best | {t.number for t in rows[-RECENT_IN_FULL:]}
-    lines = []
+    in_full = {t.number for t in done[:BEST_IN_FULL]} | {t.number for t in rows[-RECENT_IN_FULL:]}
+    lines = [" | ".join(["trial", "source", *space.names, objective.metric, "Executor's verdict"])]
     if len(rows) > MAX_ROWS:
         # Keep the best few and the latest ones: what to exploit and where the study is now.
         keep = {t.number for t in done[:5]} | {t.number for t in rows[-(MAX_ROWS - 5):]}
@@ -104,10 +106,11 @@ def experimental_log(space: SearchSpace, history: Sequence[TrialRecord], objecti
         values = [t.value for t in dropped if t.finished]
         span = (f"; their {objective.metric} ranged from {fmt(min(values))} to {fmt(max(values))}" if values else "")
         failed = sum(not t.finished for t in dropped)
-        lines.append(f"({len(dropped)} older trials not listed{span}"
-                     + (f"; {failed} of them failed" if failed else "") + ".)")
+        lines.insert(0, f"({len(dropped)} older trials not listed{span}"
+                        + (f"; {failed} of them failed" if failed else "") + ".)")
         rows = [t for t in rows if t.number in keep]
-    for trial in rows:
-        entry = full_entry if trial.number in in_full else short_entry
-        lines.append(entry(space, trial, objective))
+    lines += [table_row(space, trial, objective) for trial in rows]
+    detail = [line for trial in rows if trial.number in in_full for line in notes(trial)]
+    if detail:
+        lines += ["Notes on the latest and the best trials:", *detail]
     return "\n".join(lines)

@@ -16,6 +16,9 @@ class _Llm(_BaseCommand):
         serve = commands.add_parser("serve", help="start it (or show the one running)")
         serve.add_argument("--model", default="smollm2-135m", help="a packaged model name or a .gguf path")
         serve.add_argument("--port", type=_positive_int, help="default: a free port")
+        serve.add_argument("--threads", type=_positive_int,
+                           help="CPU threads for the model (default: all cores); fewer leaves cores to training, "
+                                "which a model sharing its cores with another busy process needs")
         commands.add_parser("stop", help="stop it")
         commands.add_parser("status", help="say whether it runs, and where")
 
@@ -24,7 +27,7 @@ class _Llm(_BaseCommand):
 
         try:
             if args.llm_command == "serve":
-                state = local_server.serve(args.model, args.port)
+                state = local_server.serve(args.model, args.port, threads=args.threads)
                 print(f"llama.cpp server: {state.base_url} (model {state.model}, pid {state.pid}, log {state.log})")
                 print(f"use it with: export OPENAI_BASE_URL={state.base_url}")
             elif args.llm_command == "stop":
