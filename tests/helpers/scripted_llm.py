@@ -12,8 +12,8 @@ queue has any, so a study's Creator calls can be scripted apart from its analyse
 """
 
 import hashlib
-import re
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
