@@ -5,6 +5,7 @@ import pytest
 
 from agenthpo.proposers.hedge import (
     CREATOR,
+    CREDIT_WINDOW,
     MODEL,
     STALL_FLOOR,
     STALL_TRIALS,
@@ -154,9 +155,9 @@ def test_ties_score_half_and_equal_credits_go_to_the_creator():
 # Rule 3: the stall.
 
 def stall_history(trusted: str, other: str, last: float = 0.45):
-    """Minimizing: the trusted arm (credit 0.55) found 0.1 on trial 3, then its last four did not improve it;
-    the other arm's one trial tied (credit 0.5).
-    Scores of the trusted arm: 1/2, 1, 2/3, 2/4, 2/5, 2/6 -> (1 + 3.4) / 8 = 0.55."""
+    """Minimizing: the trusted arm found 0.1 on trial 3, then its last four did not improve it; the other
+    arm's one trial tied (credit 0.5). Scores of the trusted arm: 1/2, 1, 2/3, 2/4, 2/5, 2/6; its latest
+    five (CREDIT_WINDOW) count: (1 + 2.9) / 7 = 0.557."""
     return trials((trusted, 0.5), (other, 0.5), (trusted, 0.1), (trusted, 0.2), (trusted, 0.3), (trusted, 0.4),
                   (trusted, last))
 
@@ -167,7 +168,7 @@ def stall_history(trusted: str, other: str, last: float = 0.45):
 def test_a_stalled_trusted_arm_gives_the_other_one_slot(trusted, other, arm, stand_in):
     history = stall_history(trusted, other)
     credit, _ = credits(history, MINIMIZE)
-    assert credit[arm].value == pytest.approx(0.55) and credit[stand_in].value == pytest.approx(0.5)
+    assert credit[arm].value == pytest.approx(3.9 / 7) and credit[stand_in].value == pytest.approx(0.5)
     assert stalled(history, MINIMIZE, arm) and not stalled(history, MINIMIZE, stand_in)
     decision = decide(history, MINIMIZE)
     assert decision.arm == stand_in
@@ -181,15 +182,15 @@ def test_no_stall_when_the_last_trial_improved_the_best(trusted, other, arm):
     assert decide(history, MINIMIZE).arm == arm
 
 
-def test_no_stall_when_another_trial_is_among_the_last_four():
+def test_no_stall_when_another_trial_is_among_the_last_three():
     history = stall_history("llm", "gp")
-    history[3] = TrialRecord(4, history[3].params, TrialState.FINISHED, 0.2, source="random")
+    history[4] = TrialRecord(5, history[4].params, TrialState.FINISHED, 0.3, source="random")
     assert not stalled(history, MINIMIZE, CREATOR)
     assert decide(history, MINIMIZE).arm == CREATOR
 
 
-def test_no_stall_with_only_four_finished_trials():
-    history = trials(("llm", 0.1), ("llm", 0.2), ("llm", 0.3), ("llm", 0.4))
+def test_no_stall_with_only_three_finished_trials():
+    history = trials(("llm", 0.1), ("llm", 0.2), ("llm", 0.3))
     assert not stalled(history, MINIMIZE, CREATOR)
 
 
@@ -204,12 +205,31 @@ def test_failed_trials_do_not_break_a_stall():
 
 @pytest.mark.parametrize("objective, values_", [(MINIMIZE, (1.0, 0.5, 0.6, 0.7, 0.8, 0.9)),
                                                 (MAXIMIZE, (-1.0, -0.5, -0.6, -0.7, -0.8, -0.9))])
-def test_a_stall_does_not_bring_back_an_arm_whose_one_pick_lost(objective, values_):
-    # The model's one trial lost its duel with the Creator's first (credit 1/3, not above STALL_FLOOR).
+def test_a_stall_does_not_bring_back_a_creator_whose_one_pick_lost(objective, values_):
+    # The Creator's one trial lost its duel with the model's first (credit 1/3, not above STALL_FLOOR).
+    history = trials(("llm", values_[0]), *(("gp", v) for v in values_[1:]))
+    credit, _ = credits(history, objective)
+    assert credit[CREATOR].value == pytest.approx(1 / 3) and credit[CREATOR].value <= STALL_FLOOR
+    assert stalled(history, objective, MODEL)  # the stall is there: the floor is what keeps the model
+    decision = decide(history, objective)
+    assert decision.arm == MODEL and "its credit is the higher" in decision.reason
+
+
+@pytest.mark.parametrize("objective, values_", [(MINIMIZE, (1.0, 0.5, 0.6, 0.7, 0.8, 0.9)),
+                                                (MAXIMIZE, (-1.0, -0.5, -0.6, -0.7, -0.8, -0.9))])
+def test_a_stalled_creator_always_gives_the_model_a_slot(objective, values_):
+    # The model's one pick lost (credit 1/3), but the model is the safe side: a stalled Creator is checked.
     history = trials(("gp", values_[0]), *(("llm", v) for v in values_[1:]))
     credit, _ = credits(history, objective)
-    assert credit[MODEL].value == pytest.approx(1 / 3) and credit[MODEL].value <= STALL_FLOOR
-    assert credit[CREATOR].value > credit[MODEL].value
-    assert stalled(history, objective, CREATOR)  # the stall is there: the floor is what keeps the Creator
+    assert credit[MODEL].value == pytest.approx(1 / 3) and credit[MODEL].value < credit[CREATOR].value
     decision = decide(history, objective)
-    assert decision.arm == CREATOR and "its credit is the higher" in decision.reason
+    assert decision.arm == MODEL and f"last {STALL_TRIALS} trials did not improve the best" in decision.reason
+
+
+def test_credit_follows_the_latest_trials_only():
+    # The Creator won its first three picks, then lost five in a row: only the losses are in its window.
+    losses = (("llm", 0.9 + i / 100) for i in range(5))
+    history = trials(("llm", 0.5), ("gp", 0.6), ("llm", 0.1), ("llm", 0.05), *losses)
+    credit, finished = credits(history, MINIMIZE)
+    assert finished[CREATOR] == 8 and credit[CREATOR].scored == CREDIT_WINDOW
+    assert credit[CREATOR].value == pytest.approx((1 + 0.0 + 0.0 + 0.0 + 0.0 + 0.0) / (2 + CREDIT_WINDOW))

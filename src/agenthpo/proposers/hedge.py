@@ -6,8 +6,9 @@ is assigned online: each finished trial is scored when it finishes by the share 
 trials it beats (ties count half), so a pick is judged against everything the study knew when it was
 made, start and random trials included. The study's first trial, with nothing before it, is scored
 against the second (the two first picks judged against each other). An arm's credit is the mean of a
-Beta(1, 1) prior updated with its trials' scores, (1 + sum of scores) / (2 + scored trials): 0.5 before
-any evidence, 1/3 after one lost duel.
+Beta(1, 1) prior updated with the scores of its latest CREDIT_WINDOW trials, (1 + sum of scores) /
+(2 + scored trials): 0.5 before any evidence, 1/3 after one lost duel. The window makes trust follow
+what an arm does now: a Creator that was lucky early and then keeps losing is not carried by its start.
 
 The rule, for the first slot of a round (later slots of the same round go to the trusted arm):
 1. No trial of either arm has finished: the Creator. A good Creator's first pick is where it gains most
@@ -16,9 +17,10 @@ The rule, for the first slot of a round (later slots of the same round go to the
    results decide. The first trials are then judged against each other: the model's first pick is
    scored against the Creator's.
 3. The trusted arm (higher credit; ties go to the Creator) has had the last STALL_TRIALS finished trials
-   and none of them improved the best: the other arm gets one slot, if its credit is above STALL_FLOOR
-   (an arm whose only scored pick lost everything is not asked again this way: a weak Creator costs
-   one trial, not one in five).
+   and none of them improved the best: the other arm gets one slot. The model always may (a Creator
+   that got lucky early and then stalled is checked against it within a few trials); the Creator only
+   if its credit is above STALL_FLOOR (one whose only scored pick lost everything is not asked again
+   this way: a weak Creator costs one trial, not one in four).
 4. Otherwise the trusted arm.
 So a Creator whose picks lose stops being trusted after one or two trials, and one whose picks win
 keeps being trusted; the model arm takes over only when its own results are better. Each decision
@@ -35,8 +37,9 @@ from agenthpo.trial import Objective, TrialRecord
 CREATOR, MODEL = "Creator", "model"
 CREATOR_SOURCES = frozenset({"llm"})
 MODEL_SOURCES = frozenset({"gp", "tpe", "fallback"})
-STALL_TRIALS = 4
+STALL_TRIALS = 3
 STALL_FLOOR = 0.34
+CREDIT_WINDOW = 5
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def arm_of(trial: TrialRecord) -> str | None:
 
 def credits(history: Sequence[TrialRecord], objective: Objective) -> tuple[dict[str, Credit], dict[str, int]]:
     """Each arm's credit, and how many of its trials finished (scored or not: the first trial is not)."""
-    credit = {CREATOR: Credit(), MODEL: Credit()}
+    scores: dict[str, list[float]] = {CREATOR: [], MODEL: []}
     finished = {CREATOR: 0, MODEL: 0}
     done = sorted((t for t in history if t.finished), key=lambda t: t.number)
     values = [float(t.value) for t in done]  # type: ignore[arg-type]
@@ -84,7 +87,9 @@ def credits(history: Sequence[TrialRecord], objective: Objective) -> tuple[dict[
         finished[arm] += 1
         against = values[:i] if i else values[1:2]
         if against:
-            credit[arm] = credit[arm].add(_score(objective, values[i], against))
+            scores[arm].append(_score(objective, values[i], against))
+    credit = {arm: Credit(len(kept), sum(kept)) for arm, kept in
+              ((arm, own[-CREDIT_WINDOW:]) for arm, own in scores.items())}
     return credit, finished
 
 
@@ -118,7 +123,7 @@ def decide(history: Sequence[TrialRecord], objective: Objective) -> Decision:
                                    f"the {other} none)")
     trusted = CREATOR if credit[CREATOR].value >= credit[MODEL].value else MODEL
     other = MODEL if trusted == CREATOR else CREATOR
-    if stalled(history, objective, trusted) and credit[other].value > STALL_FLOOR:
+    if stalled(history, objective, trusted) and (other == MODEL or credit[other].value > STALL_FLOOR):
         return Decision(other, f"the {other}'s pick: the {trusted}'s last {STALL_TRIALS} trials did not improve "
                                f"the best, so the {other} gets one trial ({said})")
     higher = credit[trusted].value > credit[other].value
