@@ -67,11 +67,7 @@ class AgentProposer:
         useful = fit is not None and fit >= FIT_THRESHOLD
         from_model = self._model_candidates(space, with_pending(history, from_llm), n, useful)
         from_llm = (self._ranked(space, history, from_llm) if useful else from_llm)[:for_creator]
-        how = ("candidates ordered by expected improvement" if useful else
-               "in the order proposed, TPE's for the model (" + ("too few finished trials for the surrogate" if fit
-               is None else f"the surrogate does not explain the results yet: leave-one-out rank correlation "
-                            f"{fit:.2f} < {FIT_THRESHOLD}") + ")")
-        decision = Decision(decision.arm, f"{decision.reason}; {how}")
+        decision = Decision(decision.arm, f"{decision.reason}; {_ordering(fit, useful)}")
         missing = for_creator - len(from_llm)
         return self._record(decision, answer, from_llm, from_model[:n - len(from_llm)], missing, for_creator)
 
@@ -126,6 +122,15 @@ class AgentProposer:
                                    metrics=metrics if candidate.source == "llm" or i < len(from_llm) + missing
                                    else {}, tags=tags))
         return chosen
+
+
+def _ordering(fit: float | None, useful: bool) -> str:
+    """How the candidates were ordered, for the trial's `agent` tag."""
+    if useful:
+        return "candidates ordered by expected improvement"
+    why = ("too few finished trials for the surrogate" if fit is None else "the surrogate does not explain the "
+           f"results yet: leave-one-out rank correlation {fit:.2f} < {FIT_THRESHOLD}")
+    return f"in the order proposed, TPE's for the model ({why})"
 
 
 def _distinct(space: SearchSpace, proposals: list[Proposal]) -> list[Proposal]:
