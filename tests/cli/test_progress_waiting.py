@@ -77,11 +77,17 @@ def test_not_on_a_terminal_the_same_call_is_not_repeated_within_30_s(status):
     assert out.getvalue().count("final report") == 1
 
 
-def test_on_a_terminal_one_line_is_rewritten_and_cleared(status):
+def on_a_terminal(status, agent: str):
+    """A printer on a terminal that has shown `agent`'s call, 12 s in."""
     out = Terminal()
     p = printer(status, out)
-    waiting_for(status, "Creator", 12)
+    waiting_for(status, agent, 12)
     p.poll()
+    return out, p
+
+
+def test_on_a_terminal_one_line_is_rewritten_and_cleared(status):
+    out, p = on_a_terminal(status, "Creator")
     p.poll()
     text, shown = out.getvalue(), p.wait_line
     assert text.count("\r") == 2 and "\n" not in text and "Creator (LLM) answering" in shown
@@ -93,10 +99,7 @@ def test_on_a_terminal_one_line_is_rewritten_and_cleared(status):
 def test_a_trial_line_starts_on_a_blanked_line(status):
     from agenthpo.trial import TrialState
 
-    out = Terminal()
-    p = printer(status, out)
-    waiting_for(status, "Executor", 12)
-    p.poll()
+    out, p = on_a_terminal(status, "Executor")
     shown = p.wait_line
     failed = SimpleNamespace(number=1, state=TrialState.FAILED, source="tpe", error="boom", facts={})
     p.store = SimpleNamespace(history=lambda study_id: [failed])
@@ -106,10 +109,7 @@ def test_a_trial_line_starts_on_a_blanked_line(status):
 
 
 def test_stop_clears_the_line(status):
-    out = Terminal()
-    p = printer(status, out)
-    waiting_for(status, "Creator", 12)
-    p.poll()
+    out, p = on_a_terminal(status, "Creator")
     p.stop()
     assert out.getvalue().endswith("\r") and p.wait_line == ""
 
