@@ -73,7 +73,9 @@ def test_proposers_let_a_refused_key_through_and_fall_back_from_the_rest(server,
     for behaviour in ("500_echo", "timeout", "429"):
         server.behaviours = [behaviour]
         (proposal,) = make_proposer(proposer, OBJECTIVE, 0, {}, context).propose(SPACE, [], 1)
-        assert proposal.source == "fallback" and leaks(proposal.rationale + str(proposal.tags)) == 0
+        # The `llm` proposer's stand-in is TPE's (`fallback`); the agent's is its model side's pick.
+        assert proposal.source == "fallback" if proposer == "llm" else proposal.source in ("tpe", "gp")
+        assert proposal.tags["repair"] == "fallback" and leaks(proposal.rationale + str(proposal.tags)) == 0
 
 
 def test_the_creator_repair_round_lets_a_refused_key_through(server):
