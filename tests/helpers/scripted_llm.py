@@ -169,7 +169,8 @@ class ScriptedLLM:
             return f"{content} (served for key {key})"
         answer = json.loads(content)
         for config in answer.get("configs", []):
-            config["rationale"] = f"key {key} says so"
+            named = next((k for k in config if k != "rationale"), "it")  # speaks about the study (agents/quality.py)
+            config["rationale"] = f"key {key} says so, for {named}"
         return json.dumps(answer)
 
     def __enter__(self):

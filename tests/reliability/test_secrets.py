@@ -228,7 +228,7 @@ def test_a_study_through_every_llm_failure_path_writes_the_key_nowhere(tmp_path,
     assert REDACTED in trials[0].data.tags["agenthpo.llm_problems"] and "500" in trials[0].data.tags[
         "agenthpo.llm_problems"]
     assert "Timeout" in trials[1].data.tags["agenthpo.llm_problems"]
-    assert trials[2].data.tags["agenthpo.rationale"].startswith(f"key {REDACTED} says so")
+    assert trials[2].data.tags["agenthpo.rationale"].startswith(f"key {REDACTED} says so, for ")
     places = [tmp_path / "server.db", artifacts, tmp_path / ".agenthpo", tmp_path / "server.log"]
     assert (tmp_path / ".agenthpo" / "logs").is_dir() and any(artifacts.rglob("*"))
     assert scan(*places) == {}
