@@ -35,7 +35,8 @@ class Influence:
         return f"{trend} (rank correlation {self.value:+.2f})"
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
+def ranks(values: np.ndarray) -> np.ndarray:
+    """0-based ranks, ties sharing their mean rank (also the surrogate's copula)."""
     order = values.argsort(kind="stable")
     ranks = np.empty(len(values))
     ranks[order] = np.arange(len(values))
@@ -46,7 +47,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = ranks(x), ranks(y)
     if rx.std() == 0 or ry.std() == 0:
         return 0.0
     return float(np.corrcoef(rx, ry)[0, 1])

@@ -15,6 +15,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from agenthpo.report import ranks, spearman
 from agenthpo.space import CategoricalParam, OrdinalParam, Scalar, SearchSpace
 from agenthpo.trial import Objective, TrialRecord
 
@@ -76,14 +77,8 @@ def normal_scores(values: np.ndarray) -> np.ndarray:
 
     Fitted on raw values, one diverged trial (accuracy 0.18 among 0.78s, a loss of 300 among 2s) stretches
     the scale so that every other difference looks like noise; on ranks the GP keeps their order."""
-    order = values.argsort(kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values))
-    for value in np.unique(values):
-        tied = values == value
-        ranks[tied] = ranks[tied].mean()
     quantile = NormalDist().inv_cdf
-    return np.array([quantile((r + 0.5) / len(values)) for r in ranks])
+    return np.array([quantile((r + 0.5) / len(values)) for r in ranks(values)])
 
 
 def _fit(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective
@@ -115,10 +110,7 @@ def fit_quality(space: SearchSpace, history: Sequence[TrialRecord], objective: O
     if fitted is None:
         return None
     gp, y = fitted
-    predicted = gp.loo_means()
-    if np.ptp(y) == 0 or np.ptp(predicted) == 0:
-        return 0.0
-    return float(np.corrcoef(predicted.argsort().argsort(), y.argsort().argsort())[0, 1])
+    return spearman(gp.loo_means(), y)
 
 
 def expected_improvement(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective,
