@@ -67,7 +67,6 @@ def test_agent_study_on_the_local_model(tmp_path):
     assert history[0] in asked and all(t.repair in ("none", "fallback") for t in asked)
     assert all(t.metrics["creator_prompt_tokens"] > 0 for t in asked)
     assert all("creator_prompt_tokens" not in t.metrics for t in history if not t.repair)
-    assert all(t.metrics["executor_prompt_tokens"] > 0 for t in history)
     study = store.client.get_run(study_id).data.metrics
     assert study["llm_tokens_total"] > 1000 and study["llm_seconds_per_trial"] > 0 and study["llm_cost_usd"] == 0
     assert not (tmp_path / "home" / "llm-server.json").exists(), "the server tune started must be stopped"
