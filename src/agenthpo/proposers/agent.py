@@ -3,11 +3,14 @@
 Before each round the hedge (`agenthpo.proposers.hedge`) decides from the study's own results whom to
 trust: the Creator or the model arm (the Gaussian-process search, `gp_search`, and TPE). The Creator is
 asked only for the slots it is trusted with, so a Creator whose picks lose stops costing LLM calls as
-well as trials; one whose picks win keeps being asked. The surrogate orders the candidates (the
-model's, and the Creator's `llm_candidates`) by expected improvement once it explains the results: its
-leave-one-out predictions rank the finished trials with a correlation of at least FIT_THRESHOLD. Until
-then the model arm's pick is TPE's and the Creator's order is kept: on a rugged or high-dimensional
-space a few trials do not make a useful GP, and TPE (random at first) is the safer bet.
+well as trials; one whose picks win keeps being asked. The model arm's pick is TPE's (random draws at
+first) until MIN_TRIALS trials have finished, then the Gaussian-process search's: its expected
+improvement, searched around the best trials, beat TPE's picks on the analytic tasks with random, bounds
+and near-optimal stand-in Creators (benchmarks/hedge_sim.py) and in the default suite (docs/benchmarks.md),
+where TPE's first picks scored like random draws. The surrogate also orders the Creator's `llm_candidates`,
+and pits TPE's candidate against the GP's, once it explains the results: its leave-one-out predictions
+rank the finished trials with a correlation of at least FIT_THRESHOLD. Until then the Creator's order is
+kept: a few trials on a rugged space do not make a GP that can overrule the Creator.
 
 The arms are combined only through the one proposer interface (like Ray Tune's ConcurrencyLimiter wraps a
 searcher): the Creator's candidates reach the model arm as pending (RUNNING) trials (`with_pending`), so
@@ -85,9 +88,10 @@ class AgentProposer:
     def _model_candidates(self, space: SearchSpace, history: Sequence[TrialRecord], n: int, useful: bool
                           ) -> list[Proposal]:
         """The model arm's n best: TPE's and the Gaussian-process search's candidates by expected improvement
-        when the surrogate is `useful`, TPE's first otherwise."""
+        when the surrogate is `useful`; the GP search's first once it can fit; TPE's before that."""
         candidates: list[Proposal] = []
-        for proposer in (self.tpe, self.gp) if useful else (self.tpe,):
+        can_fit = sum(t.finished for t in history) >= MIN_TRIALS
+        for proposer in (self.tpe, self.gp) if useful else (self.gp, self.tpe) if can_fit else (self.tpe,):
             try:
                 candidates += [p for p in proposer.propose(space, history, n) if p.source in ("tpe", "gp")]
             except SpaceExhausted:
@@ -128,9 +132,10 @@ def _ordering(fit: float | None, useful: bool) -> str:
     """How the candidates were ordered, for the trial's `agent` tag."""
     if useful:
         return "candidates ordered by expected improvement"
-    why = ("too few finished trials for the surrogate" if fit is None else "the surrogate does not explain the "
-           f"results yet: leave-one-out rank correlation {fit:.2f} < {FIT_THRESHOLD}")
-    return f"in the order proposed, TPE's for the model ({why})"
+    if fit is None:
+        return "in the order proposed, TPE's for the model (too few finished trials for the surrogate)"
+    return (f"in the order proposed, the GP search's for the model (the surrogate does not explain the results "
+            f"well enough to reorder the Creator's: leave-one-out rank correlation {fit:.2f} < {FIT_THRESHOLD})")
 
 
 def _distinct(space: SearchSpace, proposals: list[Proposal]) -> list[Proposal]:
