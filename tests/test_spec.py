@@ -280,3 +280,26 @@ def test_seed_is_bounded():
     assert parse_spec(base() | {"seed": 2**32 - 1}, base_dir=None).seed == 2**32 - 1
     with pytest.raises(FieldError, match=r"^seed: 4294967296 is more than 4,294,967,295"):
         parse_spec(base() | {"seed": 2**32}, base_dir=None)
+
+
+def test_the_pruner_is_optional_checked_and_round_trips(tmp_path):
+    assert load_spec(EXAMPLES[0]).pruner.name == "none"
+    spec = load_spec(write(tmp_path, base() | {"pruner": {"name": "median", "n_warmup_steps": 10}}))
+    assert spec.pruner.to_json() == {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 10,
+                                     "interval_steps": 1}
+    assert parse_spec(spec.to_json(), base_dir=None) == spec
+    assert load_spec(write(tmp_path, base() | {"pruner": "asha"})).pruner.options["reduction_factor"] == 3
+    assert spec.with_overrides(pruner="asha").pruner.name == "asha"
+    assert spec.with_overrides(pruner="median") == spec  # the same rule keeps its options
+
+
+@pytest.mark.parametrize("pruner, text", [
+    ({"name": "median", "n_warmup_steps": -2}, "pruner.n_warmup_steps: -2 must be an integer >= 0"),
+    ({"name": "median", "warmup": 2}, "pruner.warmup: unknown field 'warmup'"),
+    ("hyperband", "pruner.name: 'hyperband' is not one of ['none', 'median', 'asha']"),
+])
+def test_a_bad_pruner_names_the_file_and_the_field(tmp_path, pruner, text):
+    path = write(tmp_path, base() | {"pruner": pruner})
+    with pytest.raises(FieldError) as raised:
+        load_spec(path)
+    assert str(raised.value).startswith(f"{path}: {text}")

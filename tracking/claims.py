@@ -28,9 +28,10 @@ from agenthpo.slots import Claim, current_driver, is_stale, slots_taken
 from agenthpo.trial import Proposal, TrialRecord, TrialState
 
 ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
-ENDED = (TrialState.FINISHED, TrialState.FAILED, TrialState.INTERRUPTED, TrialState.STOPPED)
+ENDED = (TrialState.FINISHED, TrialState.FAILED, TrialState.PRUNED, TrialState.INTERRUPTED, TrialState.STOPPED)
 # The MLflow run status for each end state (an INTERRUPTED trial is FAILED, with the state tag saying why).
 RUN_STATUS = {TrialState.FINISHED: "FINISHED", TrialState.FAILED: "FAILED", TrialState.INTERRUPTED: "FAILED",
+              TrialState.PRUNED: "KILLED",  # stopped early on purpose: MLflow's word for a run ended before its end
               TrialState.STOPPED: "KILLED"}
 
 

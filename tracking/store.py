@@ -37,7 +37,6 @@ experiment (created with its tags, then soft-deleted), see `agenthpo.tracking.cl
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,6 +44,8 @@ from typing import Any
 
 from agenthpo.tracking.claims import RUN_STATUS, ClaimBook, SlotsMixin
 from agenthpo.tracking.client import make_client
+from agenthpo.tracking.pruned import PruningMixin
+from agenthpo.tracking.records import trial_record
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
@@ -80,7 +81,7 @@ def artifact_root_for(tracking_uri: str) -> str | None:
     return None  # a tracking server decides
 
 
-class MlflowStudyStore(SlotsMixin):
+class MlflowStudyStore(SlotsMixin, PruningMixin):
     """Implements `agenthpo.study.StudyStore` on an MLflow tracking URI (SQLite, server, Databricks)."""
 
     def __init__(self, tracking_uri: str):
@@ -139,6 +140,7 @@ class MlflowStudyStore(SlotsMixin):
             names.ROLE: names.ROLE_STUDY, names.STUDY: spec.name, names.TASK: spec.task,
             names.PROPOSER: spec.proposer.name, names.BUDGET_TRIALS: str(spec.budget.trials),
             names.OBJECTIVE: f"{spec.objective.direction} {spec.objective.metric}",
+            names.PRUNER: spec.pruner.name,
         }
         if study_id is None:
             experiment_id = self.experiment_id(spec.experiment_name)
@@ -220,24 +222,7 @@ class MlflowStudyStore(SlotsMixin):
         runs = [run for run in self._trial_runs(study_id) if int(run.data.tags.get(names.TRIAL, 0)) > 0]
         return sorted((self._record(run) for run in runs), key=lambda r: r.number)
 
-    @staticmethod
-    def _record(run) -> TrialRecord:
-        tags, metrics = run.data.tags, run.data.metrics
-        state = TrialState(tags.get(names.STATE, run.info.status if run.info.status in
-                                    ("RUNNING", "FINISHED", "FAILED") else "FAILED"))
-        value = float(tags[names.VALUE]) if names.VALUE in tags else None
-        if state == TrialState.FINISHED and (value is None or not math.isfinite(value)):
-            state = TrialState.FAILED  # a run finished by hand or by another tool without our result
-        return TrialRecord(
-            number=int(tags.get(names.TRIAL, 0)),
-            params=json.loads(tags.get(names.PARAMS, "{}")),
-            state=state, value=value if state == TrialState.FINISHED else None,
-            source=tags.get(names.SOURCE, ""), run_id=run.info.run_id,
-            facts=json.loads(tags.get(names.ANALYSIS, "{}")),
-            error=tags.get(names.ERROR, ""), train_seconds=metrics.get(names.TRAIN_SECONDS),
-            metrics=dict(metrics), repair=tags.get(names.REPAIR, ""),
-            rationale=tags.get(names.RATIONALE, ""),
-        )
+    _record = staticmethod(trial_record)
 
     def _open_run(self, study_id: str, proposal: Proposal, key: str, driver: str) -> str:
         """A trial run for `proposal`, not numbered yet (state PROPOSED): `claim_trial` numbers it."""

@@ -42,6 +42,12 @@ def analyze_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, train
         store.write_analysis(trial_id, {"verdict": "failed"}, note)
         return Analyzed(TrialState.FAILED, number, "failed", note)
     facts = analyze_curves(store.curves(trial_id), spec.objective)
+    if trained.state == TrialState.PRUNED:  # the curve so far, no LLM call: the pruner's reason says why
+        note = chosen + (f"**Trial {number} pruned** (stopped early by the pruner; counted, not failed): "
+                         f"{trained.reason}.")
+        facts_json = {**(facts.to_json() if facts else {}), "verdict": "pruned"}
+        store.write_analysis(trial_id, facts_json, note)
+        return Analyzed(TrialState.PRUNED, number, "pruned", note)
     facts_json = facts.to_json() if facts else {"verdict": "no curve"}
     note = chosen + summarize(number, trained.value, spec.objective, facts)
     if spec.uses_llm:

@@ -142,8 +142,8 @@ class Round:
 
 @dataclass(frozen=True)
 class Trained:
-    """The training step's result: FINISHED with the objective's value, FAILED with the error, or
-    STOPPED when there was nothing to train."""
+    """The training step's result: FINISHED with the objective's value, FAILED with the error, PRUNED with
+    the pruner's reason, or STOPPED when there was nothing to train (with why)."""
 
     state: TrialState
     number: int = 0
@@ -155,7 +155,7 @@ class Trained:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", _state(self.state, (TrialState.FINISHED, TrialState.FAILED,
-                                                              TrialState.STOPPED)))
+                                                              TrialState.PRUNED, TrialState.STOPPED)))
         if self.state == TrialState.FINISHED and (self.value is None or not math.isfinite(self.value)):
             raise FieldError("value", f"{self.value!r}: a FINISHED trial needs a finite objective value")
 
@@ -180,7 +180,7 @@ class Analyzed:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", _state(self.state, (TrialState.FINISHED, TrialState.FAILED,
-                                                              TrialState.STOPPED)))
+                                                              TrialState.PRUNED, TrialState.STOPPED)))
 
     def to_json(self) -> dict[str, Any]:
         return {"state": self.state.value, "number": self.number, "verdict": self.verdict, "note": self.note}

@@ -99,8 +99,10 @@ def build_report(name: str, space: SearchSpace, history: Sequence[TrialRecord], 
     best = best_trial(history, objective)
     n_failed = sum(t.state == TrialState.FAILED for t in history)
     n_interrupted = sum(t.state == TrialState.INTERRUPTED for t in history)
+    pruned = [t for t in history if t.state == TrialState.PRUNED]
     lines = [f"# Study `{name}`", ""]
     summary = (f"{len(finished(history))} finished, {n_failed} failed"
+               + (f", {len(pruned)} pruned (stopped early, counted)" if pruned else "")
                + (f", {n_interrupted} interrupted (not counted)" if n_interrupted else "")
                + f"; objective: {objective.direction} `{objective.metric}`.")
     lines += [summary, ""]
@@ -126,6 +128,10 @@ def build_report(name: str, space: SearchSpace, history: Sequence[TrialRecord], 
         lines += [f"- `{i.param}`: {i.describe()}" for i in found]
         lines.append("")
     lines += ["## All trials", "", trials_table(space, history, objective), ""]
+    if pruned:
+        lines += ["## Pruned", ""]
+        lines += [f"- trial {t.number}: {t.pruned_reason[:300] or 'stopped early by the pruner'}" for t in pruned]
+        lines.append("")
     failures = [t for t in history if t.state == TrialState.FAILED and t.error]
     if failures:
         lines += ["## Failures", ""]

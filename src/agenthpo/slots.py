@@ -138,5 +138,8 @@ def recorded_result(config: TrialConfig, recorded: TrialRecord | None) -> Traine
     if recorded is not None and recorded.state == TrialState.FAILED:
         return Trained(TrialState.FAILED, number, trial_id, error=recorded.error,
                        train_seconds=recorded.train_seconds or 0.0)
+    if recorded is not None and recorded.state == TrialState.PRUNED:
+        return Trained(TrialState.PRUNED, number, trial_id, reason=recorded.pruned_reason,
+                       train_seconds=recorded.train_seconds or 0.0)
     state = "given back" if recorded is None else recorded.state.value
     return Trained(TrialState.STOPPED, number, trial_id, reason=f"trial {number} is {state}: not counted")

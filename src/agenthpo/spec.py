@@ -24,6 +24,7 @@ from agenthpo.cluster import ClusterOptions, parse_cluster
 from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
 from agenthpo.llm.config import LLMConfig
 from agenthpo.proposers import PROPOSERS, uses_llm
+from agenthpo.pruning import PrunerSpec
 from agenthpo.space import SearchSpace
 from agenthpo.tasks import check_task
 from agenthpo.trial import Objective
@@ -37,7 +38,8 @@ DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
-              "tracking_uri", "experiment", "task_options", "llm", "start", "parallel", "cluster"}
+              "tracking_uri", "experiment", "task_options", "llm", "start", "parallel", "cluster",
+              "pruner"}
 _BUDGET_FIELDS = ("trials", "max_failed_trials", "trial_timeout")
 # What the pipeline passes every proposer itself: never a spec's option.
 _PROPOSER_INTERNAL = {"self", "objective", "seed", "context", "client", "source"}
@@ -103,6 +105,8 @@ class StudySpec:
     # Where the pipeline's pods run on a Kubeflow cluster (agenthpo.cluster); None: submit and schedule use
     # the defaults, and a compiled pipeline has no Kubernetes options.
     cluster: ClusterOptions | None = None
+    # Early stopping while a trial trains (agenthpo.pruning): none, median or asha.
+    pruner: PrunerSpec = field(default_factory=PrunerSpec)
 
     @property
     def uses_llm(self) -> bool:
@@ -115,7 +119,7 @@ class StudySpec:
 
     def with_overrides(self, *, trials: int | None = None, proposer: str | None = None,
                        tracking_uri: str | None = None, llm_base_url: str | None = None,
-                       llm_model: str | None = None) -> StudySpec:
+                       llm_model: str | None = None, pruner: str | None = None) -> StudySpec:
         """The spec with CLI overrides applied, validated like the file itself."""
         data = self.to_json()
         if trials is not None:
@@ -129,6 +133,8 @@ class StudySpec:
             data["llm"]["base_url"] = llm_base_url
         if llm_model is not None:
             data["llm"]["model"] = llm_model
+        if pruner is not None and pruner != self.pruner.name:
+            data["pruner"] = {"name": pruner}
         return parse_spec(data, base_dir=None, source="command line")
 
     def to_json(self) -> dict[str, Any]:
@@ -149,6 +155,7 @@ class StudySpec:
             "start": None if self.start is None else dict(self.start),
             "parallel": self.parallel,
             "cluster": None if self.cluster is None else self.cluster.to_json(),
+            "pruner": self.pruner.to_json(),
         }
 
     @classmethod
@@ -239,12 +246,15 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
                                      f"train nothing new")
     with prefixed("cluster"):
         cluster = parse_cluster(data.get("cluster"))
+    with prefixed("pruner"):
+        pruner = PrunerSpec.from_json(data.get("pruner"))
 
     spec = StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
         budget=budget, proposer=proposer, seed=seed, data=data_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
         task_options=dict(task_options), llm=llm, start=start, parallel=parallel, cluster=cluster,
+        pruner=pruner,
     )
     limits.check_spec_size(spec.to_json())
     return spec

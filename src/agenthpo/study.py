@@ -21,11 +21,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from agenthpo import names
 from agenthpo.agents.quality import tag_value
 from agenthpo.executor import analyze_trial
 from agenthpo.messages import BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
 from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.proposers.base import with_pending
+from agenthpo.pruning import Peer, PruningMonitor, TrialPruned, monitor_for
 from agenthpo.report import build_report
 from agenthpo.slots import STEP_RETRIES, Claim, become_driver, current_driver, heartbeats, poll_seconds, recorded_result
 from agenthpo.spec import StudySpec
@@ -54,6 +56,9 @@ class StudyStore(Protocol):
     def finish_trial(self, trial_id: str, value: float, metrics: Mapping[str, float], curves: Curves,
                      train_seconds: float, plot: Path | None) -> None: ...
     def fail_trial(self, trial_id: str, error: str, curves: Curves, train_seconds: float) -> None: ...
+    def prune_trial(self, trial_id: str, step: int, reason: str, curves: Curves, train_seconds: float,
+                    plot: Path | None, reads: Mapping[str, float]) -> None: ...
+    def peer_curves(self, study_id: str, metric: str, known: set[str]) -> dict[str, Peer]: ...
     def curves(self, trial_id: str) -> dict[str, list[tuple[int, float]]]: ...
     def write_analysis(self, trial_id: str, facts: Mapping[str, Any], note: str) -> None: ...
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
@@ -224,11 +229,20 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trai
     faults.note(trial_id, faults.STARTED)
     try:
         task = load_task(spec.task)
+        ctx.on_report = monitor_for(spec, task, lambda metric, known: store.peer_curves(
+            config.study_id, metric, known | {trial_id}))
         # A hyperparameter the space leaves out trains with the plug-in's default for it.
         params, _ = with_defaults(task, spec.space.validate(config.proposal.params))
         with faults.deadline(getattr(spec.budget, "trial_timeout", None)):
             metrics = task.train(params, ctx)
         value = objective_value(metrics, spec.objective)
+    except TrialPruned as pruned:  # stopped by the spec's pruner: a result, counted, never a failure
+        seconds = time.perf_counter() - started
+        faults.note(trial_id, faults.TRAINED)
+        with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
+            store.prune_trial(trial_id, pruned.step, pruned.reason, ctx.curves, seconds,
+                              _curves_plot(spec, ctx, number, folder), reads=_reads(ctx))
+        return Trained(TrialState.PRUNED, number, trial_id, reason=pruned.reason, train_seconds=seconds)
     except Exception as exc:  # a crashed trial is a recorded result
         seconds = time.perf_counter() - started
         error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
@@ -240,15 +254,24 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trai
     seconds = time.perf_counter() - started
     faults.note(trial_id, faults.TRAINED)
     with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
-        plot = None
-        if ctx.curves:
-            from agenthpo.plots import plot_curves
-
-            plot = plot_curves(ctx.curves, Path(folder) / "learning_curves.png",
-                               f"{spec.name}: trial {number}")
-        store.finish_trial(trial_id, value, {**metrics, spec.objective.metric: value}, ctx.curves, seconds,
-                           plot)
+        reads = _reads(ctx)
+        store.finish_trial(trial_id, value, {**metrics, spec.objective.metric: value, **reads}, ctx.curves,
+                           seconds, _curves_plot(spec, ctx, number, folder))
     return Trained(TrialState.FINISHED, number, trial_id, value=value, train_seconds=seconds)
+
+
+def _curves_plot(spec: StudySpec, ctx: TrialContext, number: int, folder: str) -> Path | None:
+    if not ctx.curves:
+        return None
+    from agenthpo.plots import plot_curves
+
+    return plot_curves(ctx.curves, Path(folder) / "learning_curves.png", f"{spec.name}: trial {number}")
+
+
+def _reads(ctx: TrialContext) -> dict[str, float]:
+    """How often the pruner read the other trials' curves (a metric on the trial; none without a pruner)."""
+    monitor = ctx.on_report
+    return {names.PRUNER_READS: float(monitor.peers.reads)} if isinstance(monitor, PruningMonitor) else {}
 
 
 def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trained:

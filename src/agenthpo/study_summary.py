@@ -10,8 +10,10 @@ from agenthpo.trial import Objective, TrialRecord, TrialState, best_trial
 
 def study_summary(objective: Objective, history: Sequence[TrialRecord], used: int, failed: int) -> dict[str, float]:
     """Counts, total training time and the best trial; `used`/`failed` as `study.counted` gives them."""
+    pruned = sum(t.state == TrialState.PRUNED for t in history)
     summary = {
-        names.TRIALS_FINISHED: float(used - failed), names.TRIALS_FAILED: float(failed),
+        names.TRIALS_FINISHED: float(used - failed - pruned), names.TRIALS_FAILED: float(failed),
+        names.TRIALS_PRUNED: float(pruned),
         names.TRAIN_SECONDS_TOTAL: float(sum(t.train_seconds or 0.0 for t in history)),
     }
     best = best_trial(history, objective)

@@ -79,8 +79,9 @@ class Proposal:
 
 
 class TrialState(StrEnum):
-    """A trial's life: PROPOSED by the Creator, RUNNING once its run is opened, then FINISHED or FAILED
-    (both counted against the budget), INTERRUPTED when its process was killed (not counted: the budget
+    """A trial's life: PROPOSED by the Creator, RUNNING once its run is opened, then FINISHED, PRUNED (stopped
+    early by the spec's pruner, `agenthpo.pruning`) or FAILED (all three counted against the budget; only
+    FAILED against `max_failed_trials`), INTERRUPTED when its process was killed (not counted: the budget
     gives it back), or STOPPED when the study stopped before it (the slot of a round that had nothing
     left to train). The values are what the `agenthpo.state` tag holds, in MLflow's status spelling."""
 
@@ -88,13 +89,14 @@ class TrialState(StrEnum):
     RUNNING = "RUNNING"
     FINISHED = "FINISHED"
     FAILED = "FAILED"
+    PRUNED = "PRUNED"
     INTERRUPTED = "INTERRUPTED"
     STOPPED = "STOPPED"
 
     @property
     def counts_against_budget(self) -> bool:
         """The one rule for the budget and `max_failed_trials`: only trained trials count."""
-        return self in (TrialState.FINISHED, TrialState.FAILED)
+        return self in (TrialState.FINISHED, TrialState.FAILED, TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class TrialRecord:
     metrics: Mapping[str, float] = field(default_factory=dict)
     repair: str = ""  # how the Creator's answer went: none, repaired, fallback ('' without an LLM)
     rationale: str = ""  # why its proposer chose it (the Creator's own words for `llm`)
+    pruned_step: int | None = None  # PRUNED: the step it stopped at, and why (the pruner's words)
+    pruned_reason: str = ""
 
     def __post_init__(self) -> None:
         if self.state == TrialState.FINISHED and (self.value is None or not math.isfinite(self.value)):

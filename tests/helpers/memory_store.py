@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agenthpo import names
+from agenthpo.pruning import Peer
 from agenthpo.slots import Claim, current_driver, is_stale, slots_taken
 from agenthpo.spec import StudySpec
 from agenthpo.trial import Proposal, TrialRecord, TrialState
@@ -59,6 +60,8 @@ class MemoryTrial:
     attempts: int = 0
     late_state: str = ""
     late_value: float | None = None
+    pruned_step: int | None = None
+    pruned_reason: str = ""
     # Every point logged, per metric name: (step, value), in the order logged.
     points: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
@@ -80,7 +83,7 @@ class MemoryTrial:
             value=value if state == TrialState.FINISHED else None, source=self.source, run_id=self.run_id,
             facts=copy.deepcopy(self.facts), error=_first_line(self.error) if self.error else "",
             train_seconds=metrics.get(names.TRAIN_SECONDS), metrics=metrics, repair=self.tags.get("repair", ""),
-            rationale=self.rationale,
+            rationale=self.rationale, pruned_step=self.pruned_step, pruned_reason=self.pruned_reason,
         )
 
 
@@ -316,6 +319,26 @@ class MemoryStudyStore:
             self._late(trial, ended, TrialState.FAILED, _first_line(error or "unknown error"))
             return
         trial.error = error or "unknown error"
+
+    def prune_trial(self, trial_id: str, step: int, reason: str, curves: Curves, train_seconds: float,
+                    plot: Path | None, reads: Mapping[str, float]) -> None:
+        trial = self.runs[trial_id]
+        self._log_curves(trial, curves)
+        trial.log(names.TRAIN_SECONDS, train_seconds)
+        for name, value in reads.items():
+            trial.log(name, value)
+        trial.plot = plot is not None
+        ended = self._settle(trial_id, TrialState.PRUNED)
+        if ended != TrialState.PRUNED:
+            self._late(trial, ended, TrialState.PRUNED, f"pruned at step {step}: {reason}")
+            return
+        trial.pruned_step, trial.pruned_reason = int(step), reason
+
+    def peer_curves(self, study_id: str, metric: str, known: set[str]) -> dict[str, Peer]:
+        self.peer_reads = getattr(self, "peer_reads", 0) + 1
+        return {t.run_id: Peer(t.number, t.state == TrialState.FINISHED, tuple(sorted(dict(t.points[metric]).items())))
+                for t in self.trials(study_id) if t.run_id not in known and metric in t.points
+                and t.state in (TrialState.FINISHED, TrialState.PRUNED)}
 
     def mark_interrupted(self, trial_id: str, why: str) -> bool:
         if self.runs[trial_id].state not in (TrialState.RUNNING, TrialState.PROPOSED) or \

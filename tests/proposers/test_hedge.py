@@ -233,3 +233,14 @@ def test_credit_follows_the_latest_trials_only():
     credit, finished = credits(history, MINIMIZE)
     assert finished[CREATOR] == 8 and credit[CREATOR].scored == CREDIT_WINDOW
     assert credit[CREATOR].value == pytest.approx((1 + 0.0 + 0.0 + 0.0 + 0.0 + 0.0) / (2 + CREDIT_WINDOW))
+
+
+def test_a_pruned_trial_is_scored_as_the_middle_of_the_lower_half():
+    from agenthpo.proposers.hedge import PRUNED_SCORE
+
+    history = [*trials(("llm", 1.0), ("gp", 0.0)),
+               TrialRecord(3, {"x": 3.0}, TrialState.PRUNED, source="llm", pruned_step=2, pruned_reason="below")]
+    credit, finished = credits(history, MAXIMIZE)
+    assert finished == {CREATOR: 2, MODEL: 1}
+    # The Creator: trial 1 beat trial 2 (1.0), trial 3 was pruned (0.25).
+    assert credit[CREATOR].value == pytest.approx((1 + 1.0 + PRUNED_SCORE) / (2 + 2))

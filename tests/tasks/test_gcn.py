@@ -101,3 +101,31 @@ def test_example_specs_name_this_task_and_its_space(task, path):
 def test_import_does_not_load_torch():
     code = "import sys, agenthpo.tasks.gcn; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_cora_study_with_the_median_pruner_prunes_and_records_it(tmp_path, sqlite_uri):
+    """The issue's real study: GCN on Cora with `pruner: {name: median}`; trials whose validation accuracy
+    trails the finished trials' median at the same epoch stop there, recorded PRUNED with the reason."""
+    from agenthpo.tracking import MlflowStudyStore
+
+    from agenthpo import names, study
+    from agenthpo.pruning import PrunerSpec
+    from agenthpo.trial import TrialState
+
+    spec = load_spec(ROOT / "benchmarks" / "specs" / "cora-gcn-short.yaml").with_overrides(
+        trials=8, proposer="random", tracking_uri=sqlite_uri)
+    spec = spec.replace(task_options={**spec.task_options, **FAST}, data=str(PLANETOID),
+                        pruner=PrunerSpec("median", {"n_startup_trials": 2, "n_warmup_steps": 5}))
+    store = MlflowStudyStore(sqlite_uri)
+    study_id = study.open_study(spec, store).study_id
+    study.run_inprocess(spec, store, study_id)
+    history = store.history(study_id)
+    pruned = [t for t in history if t.state == TrialState.PRUNED]
+    assert len(history) == 8 and pruned, [(t.number, t.state, t.value) for t in history]
+    for trial in pruned:
+        tags = store.client.get_run(trial.run_id).data.tags
+        assert tags[names.PRUNED] == "true" and int(tags[names.PRUNED_STEP]) == trial.pruned_step >= 5
+        assert trial.pruned_reason.startswith("validation_accuracy ") and "below the median" in trial.pruned_reason
+        assert f"at epoch {trial.pruned_step}" in trial.pruned_reason
+        assert trial.pruned_step < trial.params["epochs"]
+    assert not any(t.state == TrialState.FAILED for t in history)

@@ -55,6 +55,35 @@ def test_classification_trains_with_curves(water_csv):
     assert set(ctx.curves) == {"train_logloss", "train_error", "validation_logloss", "validation_error"}
 
 
+def test_a_pruner_stops_boosting_at_the_round_it_decides(water_csv):
+    """Rounds are reported while the booster trains (a callback), so TrialPruned ends training there."""
+    from agenthpo.pruning import Peer, PeerCurves, PrunerSpec, PruningMonitor, Rule, TrialPruned
+
+    task = load_task("xgboost-classification")
+    assert task.pruning_curve == ("validation_logloss", "minimize") and task.step_name == "boosting round"
+    rule = Rule(PrunerSpec("median", {"n_startup_trials": 1, "n_warmup_steps": 5}), "validation_logloss", False,
+                task.step_name)
+    better = Peer(1, True, tuple((step, 0.01) for step in range(1, 101)))  # a finished trial far ahead
+    ctx = TrialContext(str(water_csv), {"target": "Potability"}, seed=0)
+    ctx.on_report = PruningMonitor(rule, PeerCurves(lambda known: {"other": better}))
+    with pytest.raises(TrialPruned) as raised:
+        task.train({**SMALL, "n_estimators": 100, "scale_pos_weight": 1.5}, ctx)
+    assert raised.value.step == 5 and "at boosting round 5, above the median 0.01" in raised.value.reason
+    assert [s for s, _ in ctx.curves["validation_logloss"]] == [1, 2, 3, 4, 5]
+
+
+def test_multi_class_curves_have_the_binary_names(water_csv, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(water_csv)
+    frame["Potability"] = (frame["ph"].fillna(7.0) * 10).astype(int) % 3  # three classes
+    path = tmp_path / "three.csv"
+    frame.to_csv(path, index=False)
+    ctx = TrialContext(str(path), {"target": "Potability", "labels": [0, 1, 2]}, seed=0)
+    load_task("xgboost-classification").train({**SMALL, "scale_pos_weight": 1.0}, ctx)
+    assert set(ctx.curves) == {"train_logloss", "train_error", "validation_logloss", "validation_error"}
+
+
 def test_regression_trains_with_a_categorical_column(house_csv):
     task = load_task("xgboost-regression")
     ctx = TrialContext(str(house_csv), {"target": "Price"}, seed=0)

@@ -82,6 +82,8 @@ def table_row(space: SearchSpace, trial: TrialRecord, objective: Objective) -> s
     """One line per trial: number, source, configuration, result, and the verdict or why it failed."""
     if trial.finished:
         result, verdict = fmt(trial.value), str((trial.facts or {}).get("verdict", ""))
+    elif trial.state == TrialState.PRUNED:  # stopped early: its configuration lost at that step
+        result, verdict = "PRUNED", clip(trial.pruned_reason or "stopped early by the pruner", ERROR_CHARS)
     else:
         first = trial.error.strip().splitlines()[0] if trial.error.strip() else "unknown error"
         result, verdict = "FAILED", clip(first, ERROR_CHARS)
@@ -93,7 +95,7 @@ def table_row(space: SearchSpace, trial: TrialRecord, objective: Objective) -> s
 def experimental_log(space: SearchSpace, history: Sequence[TrialRecord], objective: Objective) -> str:
     """The log as the Creator's prompt gives it (inside its `<history>` fence): a table of every trial kept,
     then the notes on the latest and the best trials."""
-    rows = [t for t in sorted(history, key=lambda t: t.number) if t.state in (TrialState.FINISHED, TrialState.FAILED)]
+    rows = [t for t in sorted(history, key=lambda t: t.number) if t.state.counts_against_budget]
     if not rows:
         return NO_TRIALS
     done = sorted((t for t in rows if t.finished), key=lambda t: t.value, reverse=objective.maximize)
@@ -105,9 +107,11 @@ def experimental_log(space: SearchSpace, history: Sequence[TrialRecord], objecti
         dropped = [t for t in rows if t.number not in keep]
         values = [t.value for t in dropped if t.finished]
         span = (f"; their {objective.metric} ranged from {fmt(min(values))} to {fmt(max(values))}" if values else "")
-        failed = sum(not t.finished for t in dropped)
+        failed = sum(t.state == TrialState.FAILED for t in dropped)
+        pruned = sum(t.state == TrialState.PRUNED for t in dropped)
         lines.insert(0, f"({len(dropped)} older trials not listed{span}"
-                        + (f"; {failed} of them failed" if failed else "") + ".)")
+                        + (f"; {failed} of them failed" if failed else "")
+                        + (f"; {pruned} of them were pruned" if pruned else "") + ".)")
         rows = [t for t in rows if t.number in keep]
     lines += [table_row(space, trial, objective) for trial in rows]
     detail = [line for trial in rows if trial.number in in_full for line in notes(trial)]

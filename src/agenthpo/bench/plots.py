@@ -1,4 +1,4 @@
-"""The benchmark's trajectory plot: best-so-far against trial, one line per proposer, per spec."""
+"""The benchmark's plots, per spec: best-so-far against trial (one line per proposer), and against training time."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def plot_trajectory(results: Results, spec: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     trials = list(range(1, suite.trials + 1))
     plotted: list[float] = []
-    for proposer in suite.proposers:
+    for proposer in suite.labels:
         runs = [o for o in results.outcomes if o.spec == spec and o.proposer == proposer]
         cells = [Cell.of([o.best_so_far(t) for o in runs]) for t in trials]
         xs = [t for t, c in zip(trials, cells, strict=True) if c is not None]
@@ -48,6 +48,41 @@ def plot_trajectory(results: Results, spec: str, path: Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
     ax.set_title(f"{suite.name}: {spec}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_against_time(results: Results, spec: str, path: Path) -> Path:
+    """Best-so-far against training seconds summed over the trials, one step line per study, coloured by arm:
+    where pruning pays off, its lines reach the same level further left."""
+    from agenthpo.plots import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    plotted: list[float] = []
+    for i, label in enumerate(results.suite.labels):
+        for j, run in enumerate(o for o in results.outcomes if o.spec == spec and o.proposer == label):
+            xs, ys, spent = [], [], 0.0
+            for trial, seconds in enumerate(run.trial_seconds, 1):
+                spent += seconds
+                best = run.best_so_far(trial)
+                if best is not None:
+                    xs.append(spent)
+                    ys.append(best)
+            if xs:
+                plotted += ys
+                ax.step(xs, ys, where="post", color=colours[i % len(colours)], alpha=0.7, linewidth=1,
+                        label=label if j == 0 else None)
+    objective = results.objective(spec)
+    if plotted and min(plotted) > 0 and max(plotted) / min(plotted) > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("training seconds (summed over the trials)")
+    ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
+    ax.set_title(f"{results.suite.name}: {spec}, against training time")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

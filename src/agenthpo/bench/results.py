@@ -65,7 +65,7 @@ class Results:
     def markdown(self) -> str:
         marks = self.suite.marks
         lines = [f"# Benchmark {self.suite.name}", "",
-                 f"{len(self.suite.proposers)} proposers x {self.suite.repeats} repeats (unless a spec says fewer) x "
+                 f"{len(self.suite.labels)} proposers x {self.suite.repeats} repeats (unless a spec says fewer) x "
                  f"{self.suite.trials} trials per spec; repeat k has seed {self.suite.seed}+k; best-so-far "
                  f"objective after each number of trials, mean ± std over repeats (failed trials count).", ""]
         head = "| proposer | " + " | ".join(f"trial {m}" for m in marks) + " |"
@@ -74,7 +74,7 @@ class Results:
             name, objective = entry.spec.name, entry.spec.objective
             lines += [f"## {name} ({objective.direction} {objective.metric}, "
                       f"{self.suite.repeats_of(entry)} repeats)", "", head, rule]
-            for proposer in self.suite.proposers:
+            for proposer in self.suite.labels:
                 cells = self.table.get((name, proposer), {})
                 lines.append(f"| {proposer} | " + " | ".join(_cell(cells.get(m)) for m in marks) + " |")
             if self.suite.human_trials_of(entry):
@@ -84,7 +84,7 @@ class Results:
                              + " | ".join(shown for _ in marks) + " |")
             lines.append("")
         lines += ["## Improvement over random search (%), averaged over specs", ""]
-        if "random" not in self.suite.proposers:
+        if "random" not in self.suite.labels:
             lines += ["(random is not among the suite's proposers)", ""]
         else:
             lines += [head, rule]
@@ -100,9 +100,13 @@ class Results:
             lines.append(f"| {proposer} | {cost['llm_tokens']:.0f} | {cost['llm_seconds_per_trial']:.2f} | "
                          f"{cost['train_seconds']:.2f} | {cost['wall_seconds']:.2f} | "
                          f"{'-' if overhead is None else f'{overhead:.1f}x'} |")
-        return "\n".join(lines) + "\n"
+        from agenthpo.bench.timing import time_section
+
+        return "\n".join(lines + time_section(self)) + "\n"
 
     def to_json(self) -> dict[str, Any]:
+        from agenthpo.bench.timing import time_table
+
         return {
             "suite": self.suite.to_json(),
             "table": {f"{spec}/{proposer}": {str(m): None if c is None else c.to_json() for m, c in cells.items()}
@@ -111,6 +115,7 @@ class Results:
             "improvement_over_random_pct": {p: {str(m): v for m, v in by_mark.items()}
                                             for p, by_mark in self.improvements.items()},
             "cost_per_study": {p: dict(c) for p, c in self.costs.items()},
+            "training_time": time_table(self),
             "studies": [o.to_json() for o in self.outcomes],
         }
 
@@ -137,8 +142,11 @@ class Results:
         files = [folder / "results.md", folder / "results.json"]
         files[0].write_text(self.markdown())
         files[1].write_text(json.dumps(self.to_json(), indent=2))
+        from agenthpo.bench.plots import plot_against_time
+
         for entry in self.suite.entries:
             files.append(self.plot(entry.spec.name, folder / f"trajectory_{entry.spec.name}.png"))
+            files.append(plot_against_time(self, entry.spec.name, folder / f"time_{entry.spec.name}.png"))
         return files
 
     def plot(self, spec: str, path: Path) -> Path:
@@ -155,14 +163,14 @@ def _cell(cell: Cell | None) -> str:
 def aggregate(suite: Suite, outcomes: Sequence[StudyOutcome]) -> Results:
     table: dict[tuple[str, str], dict[int, Cell | None]] = {}
     for entry in suite.entries:
-        for proposer in suite.proposers:
+        for proposer in suite.labels:
             runs = [o for o in outcomes if o.spec == entry.spec.name and o.proposer == proposer]
             table[(entry.spec.name, proposer)] = {m: Cell.of([o.best_so_far(m) for o in runs]) for m in suite.marks}
     human = {}
     for entry in suite.entries:
         runs = [o for o in outcomes if o.spec == entry.spec.name and o.proposer == "human"]
         human[entry.spec.name] = runs[0].best_so_far(len(runs[0].values)) if runs else None
-    improvements = _improvements(suite, table) if "random" in suite.proposers else {}
+    improvements = _improvements(suite, table) if "random" in suite.labels else {}
     return Results(suite, tuple(outcomes), table, human, improvements, _costs(suite, outcomes))
 
 
@@ -170,7 +178,7 @@ def _improvements(suite: Suite, table: Mapping[tuple[str, str], Mapping[int, Cel
                   ) -> dict[str, dict[int, float | None]]:
     """Proposer -> mark -> the mean over specs of its % improvement over random search."""
     improvements: dict[str, dict[int, float | None]] = {}
-    for proposer in suite.proposers:
+    for proposer in suite.labels:
         by_mark: dict[int, float | None] = {}
         for mark in suite.marks:
             gains = []
@@ -187,7 +195,7 @@ def _improvements(suite: Suite, table: Mapping[tuple[str, str], Mapping[int, Cel
 def _costs(suite: Suite, outcomes: Sequence[StudyOutcome]) -> dict[str, dict[str, Any]]:
     """Proposer -> what one of its studies cost on average (LLM tokens and seconds, train and wall time)."""
     costs: dict[str, dict[str, Any]] = {}
-    for proposer in suite.proposers:
+    for proposer in suite.labels:
         runs = [o for o in outcomes if o.proposer == proposer]
         if not runs:
             continue

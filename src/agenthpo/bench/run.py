@@ -28,11 +28,13 @@ class StudyOutcome:
     """What the tables need from one study: its objective per trial and what it cost."""
 
     spec: str
-    proposer: str
+    proposer: str  # the arm's label: the proposer, with its pruner after a '-' (`tpe-median`), or 'human'
     repeat: int  # -1 for the best-human baseline
     objective: Objective
-    values: tuple[float | None, ...]  # per counted trial in order; None where the trial failed
+    values: tuple[float | None, ...]  # per counted trial in order; None where the trial failed or was pruned
     trained_now: int = 0
+    pruned: int = 0
+    trial_seconds: tuple[float, ...] = ()  # each counted trial's training seconds, in order
     wall_seconds: float = 0.0
     train_seconds: float = 0.0
     llm_seconds: float = 0.0
@@ -42,8 +44,19 @@ class StudyOutcome:
         finished = [v for v in self.values[:trial] if v is not None]
         return self.objective.best_of(finished) if finished else None
 
+    def seconds_to_reach(self, target: float) -> float | None:
+        """Training seconds summed over the trials up to the first whose value is at least as good as
+        `target`; None when none is."""
+        spent = 0.0
+        for value, seconds in zip(self.values, self.trial_seconds, strict=False):
+            spent += seconds
+            if value is not None and not self.objective.better(target, value):
+                return spent
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return {"spec": self.spec, "proposer": self.proposer, "repeat": self.repeat, "values": list(self.values),
+                "pruned": self.pruned, "trial_seconds": list(self.trial_seconds),
                 "wall_seconds": self.wall_seconds, "train_seconds": self.train_seconds,
                 "llm_seconds": self.llm_seconds, "llm_tokens": self.llm_tokens}
 
@@ -74,7 +87,9 @@ def outcome(spec: StudySpec, store, study_id: str, proposer: str, repeat: int, s
     return StudyOutcome(
         spec=spec_name, proposer=proposer, repeat=repeat, objective=spec.objective,
         values=tuple(t.value if t.state == TrialState.FINISHED else None for t in history),
-        trained_now=trained_now, wall_seconds=metrics.get(names.BENCH_WALL_SECONDS, 0.0),
+        trained_now=trained_now, pruned=sum(t.state == TrialState.PRUNED for t in history),
+        trial_seconds=tuple(t.train_seconds or 0.0 for t in history),
+        wall_seconds=metrics.get(names.BENCH_WALL_SECONDS, 0.0),
         train_seconds=sum(t.train_seconds or 0.0 for t in history),
         llm_seconds=metrics.get(names.LLM_SECONDS_TOTAL, 0.0), llm_tokens=metrics.get(names.LLM_TOKENS_TOTAL, 0.0))
 
@@ -99,11 +114,11 @@ class BenchmarkRun:
             raise FieldError("engine", f"{self.engine!r} is not one of {list(ENGINES)}")
 
     def plan(self) -> list[tuple[SuiteEntry, str, int]]:
-        """Every (entry, proposer, repeat), repeat-major: a stopped run has whole repeats to compare."""
+        """Every (entry, arm label, repeat), repeat-major: a stopped run has whole repeats to compare."""
         human = [(e, "random", -1) for e in self.suite.entries if self.suite.human_trials_of(e)]
         most = max(self.suite.repeats_of(e) for e in self.suite.entries)
-        return [(e, p, k) for k in range(most) for e in self.suite.entries if k < self.suite.repeats_of(e)
-                for p in self.suite.proposers] + human
+        return [(e, label, k) for k in range(most) for e in self.suite.entries if k < self.suite.repeats_of(e)
+                for label in self.suite.labels] + human
 
     def run(self) -> Results:
         benchmark_id = self.store.open_benchmark(self.suite.name, self.suite.to_json())

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agenthpo.errors import FieldError, did_you_mean, join_path, prefixed, reject_unknown
+from agenthpo.pruning import NONE, PrunerSpec
 from agenthpo.spec import DEFAULT_TRACKING_URI, StudySpec, absolute_sqlite_uri, int_at_least, load_spec, parse_spec
 from agenthpo.yaml_strict import load_yaml
 
@@ -27,8 +28,10 @@ DEFAULT_PROPOSERS = ("agent", "llm", "tpe", "random")
 HUMAN_SEED_OFFSET = 1000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _ENTRY_FIELDS = {"path", "start", "repeats", "human_trials"}
-_FIELDS = {"name", "specs", "proposers", "repeats", "trials", "seed", "human_trials", "tracking_uri", "out"}
+_FIELDS = {"name", "specs", "proposers", "pruners", "repeats", "trials", "seed", "human_trials", "tracking_uri",
+           "out"}
 _COMMAND_LINE = "command line"
+NO_PRUNER = PrunerSpec()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,20 @@ class Suite:
     tracking_uri: str = DEFAULT_TRACKING_URI
     out: str = ""
     source: str = ""
+    # Early-stopping rules compared for every proposer (agenthpo.pruning); the first is the baseline of the
+    # time-to-target column. (PrunerSpec(),): each spec's own pruner setting is replaced by none.
+    pruners: tuple[PrunerSpec, ...] = (NO_PRUNER,)
+
+    @property
+    def arms(self) -> tuple[tuple[str, str, PrunerSpec], ...]:
+        """(label, proposer, pruner) for every proposer and pruner: the label is the proposer's name, with
+        the pruner's after a '-' when there is one (`tpe-median`); it names the studies and the table rows."""
+        return tuple((proposer if pruner.name == NONE else f"{proposer}-{pruner.name}", proposer, pruner)
+                     for proposer in self.proposers for pruner in self.pruners)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(label for label, _, _ in self.arms)
 
     @property
     def marks(self) -> tuple[int, ...]:
@@ -67,7 +84,8 @@ class Suite:
         return self.human_trials if entry.human_trials is None else entry.human_trials
 
     def with_overrides(self, *, repeats: int | None = None, trials: int | None = None,
-                       proposers: Sequence[str] | None = None, out: str | None = None,
+                       proposers: Sequence[str] | None = None, pruners: Sequence[str] | None = None,
+                       out: str | None = None,
                        tracking_uri: str | None = None, human_trials: int | None = None) -> Suite:
         """The suite with command-line overrides, checked like the file's own values."""
         # A number given on the command line applies to every spec, the entries' own numbers included.
@@ -78,6 +96,7 @@ class Suite:
             self, entries=entries, repeats=self.repeats if repeats is None else repeats,
             trials=self.trials if trials is None else trials,
             proposers=self.proposers if proposers is None else tuple(proposers),
+            pruners=self.pruners if pruners is None else tuple(self._pruner_named(name) for name in pruners),
             out=self.out if out is None else out,
             human_trials=self.human_trials if human_trials is None else human_trials,
             tracking_uri=self.tracking_uri if tracking_uri is None else absolute_sqlite_uri(tracking_uri))
@@ -88,16 +107,23 @@ class Suite:
                 int_at_least(value, least, label)
         return changed
 
+    def _pruner_named(self, name: str) -> PrunerSpec:
+        """A pruner named on the command line: the suite's own options for it, if the suite has it."""
+        with prefixed("--pruners", _COMMAND_LINE):
+            return next((p for p in self.pruners if p.name == name), None) or PrunerSpec.from_json(name)
+
     def study_name(self, entry: SuiteEntry, proposer: str, repeat: int) -> str:
         return f"{self.name}.{entry.spec.name}.{proposer}.r{repeat}"
 
     def human_name(self, entry: SuiteEntry) -> str:
         return f"{self.name}.{entry.spec.name}.human"
 
-    def study_spec(self, entry: SuiteEntry, proposer: str, repeat: int) -> StudySpec:
-        """A repeat's study: the entry's spec with the suite's budget, seed, start and tracking."""
-        return self._derive(entry, self.study_name(entry, proposer, repeat), proposer, self.seed + repeat,
-                            self.trials, entry.start if entry.start is not None else entry.spec.start)
+    def study_spec(self, entry: SuiteEntry, label: str, repeat: int) -> StudySpec:
+        """A repeat's study for an arm (`labels`): the entry's spec with the arm's proposer and pruner, the
+        suite's budget, seed, start and tracking."""
+        _, proposer, pruner = next(arm for arm in self.arms if arm[0] == label)
+        return self._derive(entry, self.study_name(entry, label, repeat), proposer, self.seed + repeat,
+                            self.trials, entry.start if entry.start is not None else entry.spec.start, pruner)
 
     def human_spec(self, entry: SuiteEntry) -> StudySpec:
         # The human baseline does not start from the shared configuration: it is a plain random search.
@@ -105,9 +131,12 @@ class Suite:
                             self.human_trials_of(entry), None)
 
     def _derive(self, entry: SuiteEntry, name: str, proposer: str, seed: int, trials: int,
-                start: Mapping[str, Any] | None) -> StudySpec:
+                start: Mapping[str, Any] | None, pruner: PrunerSpec = NO_PRUNER) -> StudySpec:
         data = entry.spec.to_json()
         options = dict(entry.spec.proposer.options) if entry.spec.proposer.name == proposer else {}
+        # A pruner named without options takes the spec's own options for it (as a proposer does).
+        data["pruner"] = (entry.spec.pruner if entry.spec.pruner.name == pruner.name and pruner.options ==
+                          PrunerSpec(pruner.name).options else pruner).to_json()
         data.update(name=name, experiment=self.name, seed=seed, tracking_uri=self.tracking_uri,
                     budget={"trials": trials, "max_failed_trials": trials},
                     parallel=min(entry.spec.parallel, trials),
@@ -118,7 +147,8 @@ class Suite:
         return {"name": self.name, "specs": [{"path": e.path, "spec": e.spec.name, "start": e.start,
                                               "repeats": self.repeats_of(e), "human_trials": self.human_trials_of(e)}
                                              for e in self.entries],
-                "proposers": list(self.proposers), "repeats": self.repeats, "trials": self.trials,
+                "proposers": list(self.proposers), "pruners": [p.to_json() for p in self.pruners],
+                "repeats": self.repeats, "trials": self.trials,
                 "seed": self.seed, "human_trials": self.human_trials, "tracking_uri": self.tracking_uri,
                 "out": self.out, "marks": list(self.marks)}
 
@@ -136,7 +166,7 @@ def parse_suite(data: Any, base_dir: Path, source: str = "") -> Suite:
     with prefixed("", source):
         suite = _parse(data, Path(base_dir), source)
     for entry in suite.entries:  # a bad start fails now, not after hours of other studies
-        suite.study_spec(entry, suite.proposers[0], 0)
+        suite.study_spec(entry, suite.labels[0], 0)
     return suite
 
 
@@ -161,6 +191,7 @@ def _parse(data: Any, base_dir: Path, source: str) -> Suite:
         entries.append(SuiteEntry(spec, path, start, repeats, human_trials))
     proposers = data.get("proposers", list(DEFAULT_PROPOSERS))
     _check_proposers(proposers)
+    pruners = _pruners(data.get("pruners", [NONE]))
     repeats = int_at_least(data.get("repeats", 3), 1, "repeats")
     trials = int_at_least(data.get("trials", max(MARKS)), 1, "trials")
     seed = int_at_least(data.get("seed", 0), 0, "seed")
@@ -171,7 +202,20 @@ def _parse(data: Any, base_dir: Path, source: str) -> Suite:
         if not isinstance(value, str) or not value.strip():
             raise FieldError(label, f"{value!r} must be a non-empty string")
     return Suite(name, tuple(entries), tuple(proposers), repeats, trials, seed, human_trials,
-                 absolute_sqlite_uri(tracking_uri), out, source)
+                 absolute_sqlite_uri(tracking_uri), out, source, pruners)
+
+
+def _pruners(data: Any) -> tuple[PrunerSpec, ...]:
+    if not isinstance(data, list) or not data:
+        raise FieldError("pruners", f"{data!r} must be a non-empty list of pruners (none, median, asha, or "
+                                    f"mappings with 'name' and options)")
+    pruners = []
+    for i, item in enumerate(data):
+        with prefixed(f"pruners[{i}]"):
+            pruners.append(PrunerSpec.from_json(item))
+    if len({p.name for p in pruners}) != len(pruners):
+        raise FieldError("pruners", f"{data!r} names a pruner twice")
+    return tuple(pruners)
 
 
 def _entry_fields(item: Any, base_dir: Path) -> tuple[str, dict[str, Any] | None, int | None, int | None]:

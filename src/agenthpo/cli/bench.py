@@ -18,6 +18,8 @@ class _Bench(_BaseCommand):
         parser.add_argument("--repeats", type=_positive_int, help="override the suite's repeats")
         parser.add_argument("--trials", type=_positive_int, help="override the suite's trials per study")
         parser.add_argument("--proposers", type=_name_list, help="override the proposers, e.g. tpe,random")
+        parser.add_argument("--pruners", type=_name_list,
+                            help="override the pruners compared for each proposer, e.g. none,median")
         parser.add_argument("--human-trials", type=int,
                             help="override the best-human baseline's random trials (0: none)")
         parser.add_argument("--out", help="folder for results.md, results.json and the plots (default: the suite's)")
@@ -34,11 +36,11 @@ class _Bench(_BaseCommand):
         from agenthpo.tracking import MlflowBenchmarkStore
 
         suite = load_suite(args.suite).with_overrides(repeats=args.repeats, trials=args.trials,
-                                                      proposers=args.proposers, out=args.out,
+                                                      proposers=args.proposers, pruners=args.pruners, out=args.out,
                                                       tracking_uri=args.tracking_uri, human_trials=args.human_trials)
-        studies = sum(len(suite.proposers) * suite.repeats_of(e) + (1 if suite.human_trials_of(e) else 0)
+        studies = sum(len(suite.arms) * suite.repeats_of(e) + (1 if suite.human_trials_of(e) else 0)
                       for e in suite.entries)
-        print(f"agenthpo: benchmark {suite.name!r}: {len(suite.entries)} specs x {list(suite.proposers)} x "
+        print(f"agenthpo: benchmark {suite.name!r}: {len(suite.entries)} specs x {list(suite.labels)} x "
               f"{suite.repeats} repeats x {suite.trials} trials"
               f"{f', best human of {suite.human_trials} random trials' if suite.human_trials else ''} "
               f"({studies} studies)\n  tracking: {suite.tracking_uri}  results: {suite.out}", flush=True)
@@ -48,7 +50,7 @@ class _Bench(_BaseCommand):
             # One local server for all LLM studies (when neither the specs nor the environment name an endpoint),
             # started when the first of them is to train.
             nonlocal started_llm
-            probe = suite.study_spec(suite.entries[0], next(p for p in suite.proposers if uses_llm(p)), 0)
+            probe = suite.study_spec(suite.entries[0], next(label for label, p, _ in suite.arms if uses_llm(p)), 0)
             with_llm, started_llm = _with_local_llm(probe)
             return None if with_llm is probe else (with_llm.llm.base_url, with_llm.llm.model)
 
@@ -57,9 +59,11 @@ class _Bench(_BaseCommand):
             name = suite.human_name(entry) if outcome.repeat < 0 else suite.study_name(entry, outcome.proposer,
                                                                                        outcome.repeat)
             best = outcome.best_so_far(len(outcome.values))
-            failed = sum(v is None for v in outcome.values)
+            failed = sum(v is None for v in outcome.values) - outcome.pruned
             state = "done before" if skipped else f"{outcome.trained_now} trained now"
-            print(f"  {name:<48} {len(outcome.values):>3} trials ({state}{f', {failed} failed' if failed else ''})  "
+            pruned = f", {outcome.pruned} pruned" if outcome.pruned else ""
+            print(f"  {name:<48} {len(outcome.values):>3} trials ({state}{f', {failed} failed' if failed else ''}"
+                  f"{pruned})  "
                   f"best {outcome.objective.metric}={'-' if best is None else f'{best:.5g}'}  "
                   f"{outcome.wall_seconds:.1f}s", flush=True)
 

@@ -55,7 +55,7 @@ class ProgressPrinter(threading.Thread):
         for trial in history:
             if trial.number in self.shown:
                 continue
-            if trial.state == TrialState.FINISHED and not trial.facts:
+            if trial.state in (TrialState.FINISHED, TrialState.PRUNED) and not trial.facts:
                 continue  # wait for the analysis
             if trial.state == TrialState.RUNNING:
                 continue
@@ -67,6 +67,9 @@ class ProgressPrinter(threading.Thread):
                     self.best = trial.value
                 print(f"{head} {objective.metric}={trial.value:<10.5g} best={self.best:<10.5g} "
                       f"{trial.train_seconds or 0:6.1f}s  {trial.facts.get('verdict', '')}", file=self.out, flush=True)
+            elif trial.state == TrialState.PRUNED:
+                print(f"{head} PRUNED   {trial.pruned_reason[:140]}  "
+                      f"{trial.train_seconds or 0:6.1f}s", file=self.out, flush=True)
             else:
                 print(f"{head} {trial.state.value:<8} {trial.error[:100]}", file=self.out, flush=True)
         if not self.stopping.is_set():

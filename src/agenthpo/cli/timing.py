@@ -52,6 +52,9 @@ def print_summary(spec: StudySpec, best: BestTrial | None, summary: Mapping[str,
     print(f"time: {timing[SESSION_WALL_SECONDS]:.1f}s wall for {int(timing[SESSION_TRIALS])} trials = "
           f"{timing[SESSION_TRAIN_SECONDS]:.1f}s training + {llm}{timing[SESSION_ORCHESTRATION_SECONDS]:.1f}s "
           f"orchestration (pipeline steps, MLflow, analysis)")
+    if summary.get(names.TRIALS_PRUNED):
+        print(f"pruned: {summary[names.TRIALS_PRUNED]:.0f} of the study's trials stopped early by its pruner "
+              f"({spec.pruner.name}); see the report's Pruned section")
     if names.LLM_TOKENS_TOTAL in summary:
         print(f"LLM: {summary[names.LLM_TOKENS_TOTAL]:.0f} tokens ({summary[names.LLM_PROMPT_TOKENS_TOTAL]:.0f} "
               f"prompt + {summary[names.LLM_COMPLETION_TOKENS_TOTAL]:.0f} completion) in "

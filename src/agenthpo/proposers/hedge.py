@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agenthpo.trial import Objective, TrialRecord
+from agenthpo.trial import Objective, TrialRecord, TrialState
 
 CREATOR, MODEL = "Creator", "model"
 CREATOR_SOURCES = frozenset({"llm"})
@@ -40,6 +40,7 @@ MODEL_SOURCES = frozenset({"gp", "tpe", "fallback"})
 STALL_TRIALS = 3
 STALL_FLOOR = 0.34
 CREDIT_WINDOW = 5
+PRUNED_SCORE = 0.25
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,10 @@ def arm_of(trial: TrialRecord) -> str | None:
 
 
 def credits(history: Sequence[TrialRecord], objective: Objective) -> tuple[dict[str, Credit], dict[str, int]]:
-    """Each arm's credit, and how many of its trials finished (scored or not: the first trial is not)."""
-    scores: dict[str, list[float]] = {CREATOR: [], MODEL: []}
+    """Each arm's credit, and how many of its trials ended with a result (finished or pruned; scored or not:
+    the first trial is not). A pruned trial lost to the median of the finished trials at its step, so it is
+    scored PRUNED_SCORE, the middle of the lower half."""
+    scored: dict[str, list[tuple[int, float]]] = {CREATOR: [], MODEL: []}
     finished = {CREATOR: 0, MODEL: 0}
     done = sorted((t for t in history if t.finished), key=lambda t: t.number)
     values = [float(t.value) for t in done]  # type: ignore[arg-type]
@@ -87,9 +90,14 @@ def credits(history: Sequence[TrialRecord], objective: Objective) -> tuple[dict[
         finished[arm] += 1
         against = values[:i] if i else values[1:2]
         if against:
-            scores[arm].append(_score(objective, values[i], against))
+            scored[arm].append((trial.number, _score(objective, values[i], against)))
+    for trial in history:
+        arm = arm_of(trial)
+        if trial.state == TrialState.PRUNED and arm is not None:
+            finished[arm] += 1
+            scored[arm].append((trial.number, PRUNED_SCORE))
     credit = {arm: Credit(len(kept), sum(kept)) for arm, kept in
-              ((arm, own[-CREDIT_WINDOW:]) for arm, own in scores.items())}
+              ((arm, [score for _, score in sorted(own)][-CREDIT_WINDOW:]) for arm, own in scored.items())}
     return credit, finished
 
 

@@ -107,7 +107,7 @@ def _from_optuna(param: Param, value: Any) -> Scalar:
 def _replay(space: SearchSpace, distributions: dict, trial: TrialRecord):
     import optuna
 
-    if trial.state not in (TrialState.FINISHED, TrialState.FAILED):
+    if trial.state not in (TrialState.FINISHED, TrialState.FAILED, TrialState.PRUNED):
         return None
     try:
         config = space.validate(trial.params)
@@ -116,5 +116,6 @@ def _replay(space: SearchSpace, distributions: dict, trial: TrialRecord):
     params = {p.name: _to_optuna(p, config[p.name]) for p in space}
     if trial.state == TrialState.FINISHED:
         return optuna.trial.create_trial(params=params, distributions=distributions, value=trial.value)
-    return optuna.trial.create_trial(params=params, distributions=distributions,
-                                     state=optuna.trial.TrialState.FAIL)
+    # A pruned trial is Optuna's PRUNED without intermediate values: TPE ranks it below every complete one.
+    state = optuna.trial.TrialState.PRUNED if trial.state == TrialState.PRUNED else optuna.trial.TrialState.FAIL
+    return optuna.trial.create_trial(params=params, distributions=distributions, state=state)

@@ -11,6 +11,7 @@ The built-in plug-ins subclass `TaskPlugin`, which declares:
     spec's own space and objective;
   param_defaults: the value train() gets for a default_space hyperparameter the spec's space leaves out
     (`with_defaults`, in the training step); one without a default must be in the space (checked at load);
+  pruning_curve / step_name: the reported curve a pruner follows, with its direction, and what a step is;
 and gives do-nothing `profile(ctx) -> {}` (the dataset statistics of the Creator's background) and
 `check_data(ctx) -> []` (the data contract, `agenthpo.tasks.contracts`, checked before any trial trains).
 `agenthpo.tasks.check_task` checks a spec's task_options and objective.metric against the declarations
@@ -42,7 +43,8 @@ class TrialContext:
         self.options = dict(options or {})
         self.seed = seed
         self.curves: dict[str, list[tuple[int, float]]] = {}
-        self._on_report = on_report
+        # Called after each report (the pruner's monitor, agenthpo.pruning): it may raise TrialPruned.
+        self.on_report = on_report
 
     def report(self, step: int, **metrics: float) -> None:
         if not isinstance(step, int) or step < 0:
@@ -50,8 +52,8 @@ class TrialContext:
         values = {name: float(value) for name, value in metrics.items()}
         for name, value in values.items():
             self.curves.setdefault(name, []).append((step, value))
-        if self._on_report is not None:
-            self._on_report(step, values)
+        if self.on_report is not None:
+            self.on_report(step, values)
 
     def option(self, name: str | Option, default: Any = None) -> Any:
         """A task option. Given its declaration (an `Option`), the value checked or the declared default
@@ -84,6 +86,10 @@ class TaskPlugin:
     metrics: tuple[str, ...] = ()
     # What train() gets for a hyperparameter the spec's space leaves out: usually the library's or paper's default.
     param_defaults: Mapping[str, Scalar] = MappingProxyType({})
+    # The curve a pruner follows (agenthpo.pruning) and its direction, and what a step is ("epoch"); None:
+    # the objective's metric, if train() reports it per step.
+    pruning_curve: tuple[str, str] | None = None
+    step_name: str = "step"
 
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         raise NotImplementedError(f"task {self.name!r} has no train()")

@@ -72,6 +72,8 @@ def build_model(features: np.ndarray | None, num_nodes: int, num_classes: int, p
 
 class NodeClassificationTask(TaskPlugin):
     name = "node-classification"
+    pruning_curve = ("validation_accuracy", "maximize")
+    step_name = "epoch"
     options = (*planetoid.OPTIONS, *TORCH_OPTIONS)
     metrics = ("accuracy", "best_validation_accuracy", "best_epoch",
                *(f"{part}_{score}" for part in ("train", "validation", "test") for score in ("loss", "accuracy")))

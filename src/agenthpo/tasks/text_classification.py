@@ -96,6 +96,8 @@ VALIDATION_FRACTION = Option("validation_fraction", float, 0.1, fraction(),
 TEST_FRACTION = Option("test_fraction", float, 0.1, fraction(), "share of a single table held out for test")
 MAX_LENGTH = Option("max_length", int, 128, at_least(1), "tokens per text after truncation")
 MIN_ROWS = Option("min_rows", int, 10, at_least(1), "the contract's smallest split")
+EVALUATIONS_PER_EPOCH = Option("evaluations_per_epoch", int, 1, at_least(1),
+                               "validation passes (reported steps) per epoch: more let a pruner stop a long epoch")
 
 
 @dataclass(frozen=True)
@@ -225,8 +227,10 @@ def class_list(ctx: TrialContext, splits: Mapping[str, LabelledTexts]) -> list[s
 
 class TextClassificationTask(TaskPlugin):
     name = "text-classification"
+    pruning_curve = ("validation_accuracy", "maximize")
+    step_name = "evaluation"  # the epoch, unless evaluations_per_epoch splits it
     options = (MODEL_NAME, LABEL_COLUMN, TEXT_COLUMN, DELIMITER, HEADER, LABELS, VALIDATION_FRACTION, TEST_FRACTION,
-               SPLIT_SEED, *SUBSET_OPTIONS, MAX_LENGTH, MIN_ROWS, EXPECTATIONS, *TORCH_OPTIONS)
+               SPLIT_SEED, *SUBSET_OPTIONS, MAX_LENGTH, MIN_ROWS, EXPECTATIONS, EVALUATIONS_PER_EPOCH, *TORCH_OPTIONS)
     metrics = ("accuracy", "train_loss", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy")
     default_objective = Objective("accuracy", "maximize")
     default_space = SearchSpace(PARAMS)
@@ -329,14 +333,19 @@ class TextClassificationTask(TaskPlugin):
             return torch.nn.functional.cross_entropy(logits, train.labels[rows].to(device))
 
         results: dict[str, float] = {}
+        per_epoch = ctx.option(EVALUATIONS_PER_EPOCH)
         for epoch in range(1, epochs + 1):
-            train_loss = train_epoch(model, length_batches(lengths, batch_size, generator), loss_of, optimizer,
-                                     scheduler, epoch)
-            validation_loss, validation_accuracy = evaluate(model, encoded["validation"], pad_id, device)
-            ctx.report(epoch, train_loss=train_loss, validation_loss=validation_loss,
-                       validation_accuracy=validation_accuracy)
-            results = {"train_loss": train_loss, "validation_loss": validation_loss,
-                       "validation_accuracy": validation_accuracy}
+            batches = length_batches(lengths, batch_size, generator)
+            # Step (epoch - 1) * per_epoch + part: the same share of the data at the same step in every trial.
+            for part, chunk in enumerate(np.array_split(np.arange(len(batches)), per_epoch), 1):
+                if not len(chunk):
+                    continue
+                train_loss = train_epoch(model, [batches[i] for i in chunk], loss_of, optimizer, scheduler, epoch)
+                validation_loss, validation_accuracy = evaluate(model, encoded["validation"], pad_id, device)
+                ctx.report((epoch - 1) * per_epoch + part, train_loss=train_loss, validation_loss=validation_loss,
+                           validation_accuracy=validation_accuracy)
+                results = {"train_loss": train_loss, "validation_loss": validation_loss,
+                           "validation_accuracy": validation_accuracy}
         if "test" in encoded:
             results["test_loss"], results["test_accuracy"] = evaluate(model, encoded["test"], pad_id, device)
         results["accuracy"] = results["validation_accuracy"]

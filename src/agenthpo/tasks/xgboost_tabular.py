@@ -71,6 +71,10 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return 1.0 - residual / total if total > 0 else 0.0
 
 
+# Multi-class curves under the binary names, so that a curve (and the pruner's) is named the same for both.
+_SAME_NAME = {"mlogloss": "logloss", "merror": "error"}
+
+
 class XGBoostTabularTask(TaskPlugin):
     def __init__(self, name: str, classification: bool):
         self.name = name
@@ -83,6 +87,9 @@ class XGBoostTabularTask(TaskPlugin):
         self.options = COMMON_OPTIONS + ((LABELS,) if classification else ())
         scores = ("f1", "accuracy") if classification else ("r2", "rmse")
         self.metrics = (self.headline, *(f"{part}_{score}" for part in ("validation", "test") for score in scores))
+        # Followed by a pruner each boosting round: the validation loss (F1 and R2 come only at the end).
+        self.pruning_curve = ("validation_logloss" if classification else "validation_rmse", "minimize")
+        self.step_name = "boosting round"
         kind = "binary or multi-class classification" if classification else "regression"
         self.description = (f"XGBoost gradient-boosted trees ({kind}) on a tabular CSV; "
                             f"objective {self.headline} on the validation split.")
@@ -174,13 +181,17 @@ class XGBoostTabularTask(TaskPlugin):
             return xgb.DMatrix(features.iloc[rows], label=labels[rows], enable_categorical=True)
 
         dtrain, dval, dtest = matrix(split.train), matrix(split.validation), matrix(split.test)
-        history: dict[str, dict[str, list[float]]] = {}
+        class Report(xgb.callback.TrainingCallback):
+            """Each round's scores to ctx.report as it trains, so a pruner can stop it there (TrialPruned)."""
+
+            def after_iteration(self, model, epoch: int, evals_log) -> bool:
+                ctx.report(epoch + 1, **{f"{part}_{_SAME_NAME.get(metric, metric)}": float(values[-1])
+                                         for part, metrics in evals_log.items() for metric, values in metrics.items()})
+                return False
+
         booster = xgb.train(booster_params, dtrain, num_boost_round=int(params["n_estimators"]),
-                            evals=[(dtrain, "train"), (dval, "validation")], evals_result=history,
-                            verbose_eval=False)
-        for step in range(int(params["n_estimators"])):
-            ctx.report(step + 1, **{f"{part}_{metric}": values[step]
-                                    for part, metrics in history.items() for metric, values in metrics.items()})
+                            evals=[(dtrain, "train"), (dval, "validation")], verbose_eval=False,
+                            callbacks=[Report()])
         return self._evaluate(booster, {"validation": (dval, split.validation), "test": (dtest, split.test)},
                               labels)
 

@@ -1,0 +1,222 @@
+"""Early stopping (agenthpo.pruning): the spec's `pruner:` value object, the median and ASHA rules on
+synthetic curves, the cached read of the other trials' curves, and the monitor that stops a trial."""
+
+import math
+
+import pytest
+
+from agenthpo.errors import FieldError
+from agenthpo.pruning import (
+    ASHA,
+    MEDIAN,
+    Peer,
+    PeerCurves,
+    PrunerSpec,
+    PruningMonitor,
+    Rule,
+    TrialPruned,
+    monitor_for,
+    watched_curve,
+)
+
+
+def curve(*values, start=1):
+    return tuple((start + i, float(v)) for i, v in enumerate(values))
+
+
+def peers(*curves, finished=True):
+    return [Peer(i + 1, finished, c) for i, c in enumerate(curves)]
+
+
+def median_rule(maximize=True, **options):
+    return Rule(PrunerSpec(MEDIAN, {"n_startup_trials": 2, **options}), "validation_accuracy", maximize, "epoch")
+
+
+def asha_rule(maximize=True, **options):
+    return Rule(PrunerSpec(ASHA, options), "validation_accuracy", maximize, "epoch")
+
+
+# -- the spec --------------------------------------------------------------------------------------
+
+def test_the_defaults_are_optunas():
+    assert PrunerSpec().to_json() == {"name": "none"} and not PrunerSpec().enabled
+    assert PrunerSpec.from_json("median").to_json() == {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 0,
+                                                        "interval_steps": 1}
+    assert PrunerSpec.from_json({"name": "asha"}).to_json() == {"name": "asha", "min_resource": 1,
+                                                                "reduction_factor": 3, "min_early_stopping_rate": 0}
+    assert PrunerSpec.from_json(None) == PrunerSpec()
+
+
+@pytest.mark.parametrize("data", ["none", {"name": "median", "n_warmup_steps": 4, "metric": "validation_loss",
+                                           "direction": "minimize"}, {"name": "asha", "reduction_factor": 2}])
+def test_one_json_round_trip(data):
+    spec = PrunerSpec.from_json(data)
+    assert PrunerSpec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("data, path, words", [
+    ("mediam", "name", "did you mean 'median'"),
+    ({"name": "median", "n_startup_trial": 3}, "n_startup_trial", "n_startup_trials"),
+    ({"name": "median", "min_resource": 3}, "min_resource", ""),  # asha's option, not the median's
+    ({"name": "median", "n_warmup_steps": -1}, "n_warmup_steps", "-1 must be an integer >= 0"),
+    ({"name": "median", "interval_steps": 0}, "interval_steps", "0 must be an integer >= 1"),
+    ({"name": "asha", "reduction_factor": 1}, "reduction_factor", "1 must be an integer >= 2"),
+    ({"name": "asha", "min_resource": True}, "min_resource", "True must be an integer >= 1"),
+    ({"name": "asha", "metric": ""}, "metric", "the name of a curve"),
+    ({"name": "asha", "direction": "up"}, "direction", "'maximize' or 'minimize'"),
+    (3, "", "must be a name"),
+])
+def test_a_bad_pruner_names_the_field_and_the_value(data, path, words):
+    with pytest.raises(FieldError) as raised:
+        PrunerSpec.from_json(data)
+    assert raised.value.path == path
+    assert words in str(raised.value)
+
+
+# -- the median rule -------------------------------------------------------------------------------
+
+def test_the_median_rule_prunes_the_worse_and_keeps_the_better():
+    others = peers(curve(0.5, 0.6, 0.7), curve(0.6, 0.7, 0.8), curve(0.4, 0.5, 0.6))
+    rule = median_rule()
+    reason = rule.decide(curve(0.2, 0.3), others)
+    assert reason == ("validation_accuracy 0.3 (its best so far) at epoch 2, below the median 0.6 of 3 finished "
+                      "trials at epoch 2")
+    assert rule.decide(curve(0.5, 0.65), others) is None
+    assert rule.decide(curve(0.7, 0.6), others) is None  # its best so far (0.7) is above the median
+
+
+def test_the_median_rule_minimizes_too():
+    others = peers(curve(1.0, 0.8), curve(0.9, 0.7), curve(1.2, 1.0))
+    rule = median_rule(maximize=False)
+    assert "above the median 0.8" in rule.decide(curve(1.5, 1.4), others)
+    assert rule.decide(curve(0.9, 0.75), others) is None
+
+
+def test_the_median_rule_waits_for_its_start_up_trials():
+    one = peers(curve(0.9, 0.9))
+    assert median_rule(n_startup_trials=2).decide(curve(0.1, 0.1), one) is None
+    assert median_rule(n_startup_trials=1).decide(curve(0.1, 0.1), one) is not None
+
+
+def test_the_median_rule_counts_only_finished_trials():
+    pruned_ones = peers(curve(0.9, 0.9), curve(0.9, 0.9), finished=False)
+    assert median_rule().decide(curve(0.1, 0.1), pruned_ones) is None
+
+
+def test_the_median_rule_respects_the_warm_up_and_the_interval():
+    others = peers(*[curve(*[0.9] * 10)] * 3)
+    bad = curve(*[0.1] * 4)
+    assert median_rule(n_warmup_steps=5).decide(bad, others) is None
+    assert median_rule(n_warmup_steps=4).decide(bad, others) is not None
+    assert median_rule(interval_steps=3).decide(bad, others) is None  # step 4: checked at 3, 6, 9
+    assert median_rule(interval_steps=3).decide(curve(*[0.1] * 3), others) is not None
+
+
+def test_the_median_rule_compares_at_the_same_step_only():
+    short = peers(curve(0.9, 0.9), curve(0.9, 0.9))  # they stopped at step 2
+    assert median_rule().decide(curve(0.1, 0.1, 0.1), short) is None
+
+
+def test_a_diverged_curve_is_pruned_at_once():
+    assert median_rule().decide(curve(0.5, math.nan), []) == "validation_accuracy is nan at epoch 2"
+
+
+# -- ASHA ------------------------------------------------------------------------------------------
+
+def test_asha_keeps_the_best_third_at_each_rung():
+    # Rungs at 1, 3, 9 (min_resource 1, reduction factor 3). At step 1, six peers: the cut is the 2nd best.
+    others = peers(*(curve(v, v, v) for v in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)))
+    assert asha_rule().decide(curve(0.85), others) is None
+    reason = asha_rule().decide(curve(0.75), others)
+    assert reason == ("validation_accuracy 0.75 at epoch 1 (rung 0) is not in the best 1/3 of 7 trials there "
+                      "(the cut is 0.8)")
+
+
+def test_asha_promotes_the_first_trials_at_a_rung_only_as_the_best():
+    assert asha_rule().decide(curve(0.5), []) is None  # the first trial
+    assert asha_rule().decide(curve(0.5), peers(curve(0.6))) is not None
+    assert asha_rule().decide(curve(0.7), peers(curve(0.6))) is None
+
+
+def test_asha_judges_each_rung_once_when_the_trial_reaches_it():
+    rule = asha_rule(reduction_factor=2)  # rungs at 1, 2, 4
+    others = peers(curve(0.5, 0.6, 0.7, 0.8))
+    assert rule.decide(curve(0.6), others) is None and rule.rung == 1
+    assert rule.decide(curve(0.6, 0.7), others) is None and rule.rung == 2
+    assert rule.decide(curve(0.6, 0.7, 0.1), others) is None and rule.rung == 2  # step 3: no rung
+    assert "rung 2" in rule.decide(curve(0.6, 0.7, 0.1, 0.2), others)
+
+
+def test_asha_with_min_resource_starts_later():
+    others = peers(curve(0.9, 0.9, 0.9, 0.9))
+    rule = asha_rule(min_resource=3)
+    assert rule.decide(curve(0.1, 0.1), others) is None
+    assert rule.decide(curve(0.1, 0.1, 0.1), others) is not None
+
+
+# -- the cached read and the monitor -----------------------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_other_trials_are_read_once_each_and_the_list_at_most_every_refresh():
+    ended = {"a": Peer(1, True, curve(0.5))}
+    asked = []
+
+    def load(known):
+        asked.append(set(known))
+        return {k: v for k, v in ended.items() if k not in known}
+
+    clock = Clock()
+    cache = PeerCurves(load, refresh_seconds=30, clock=clock)
+    assert [p.number for p in cache.get()] == [1]
+    ended["b"] = Peer(2, False, curve(0.7))
+    clock.now = 29.0
+    assert [p.number for p in cache.get()] == [1] and cache.reads == 1
+    clock.now = 30.0
+    assert sorted(p.number for p in cache.get()) == [1, 2] and cache.reads == 2
+    assert asked == [set(), {"a"}]  # the second read asks only for trials it has not seen
+
+
+def test_the_monitor_raises_trial_pruned_with_the_step_and_the_reason():
+    cache = PeerCurves(lambda known: {str(i): p for i, p in enumerate(peers(curve(0.3, 0.9), curve(0.3, 0.8)))})
+    monitor = PruningMonitor(median_rule(), cache)
+    monitor(1, {"validation_accuracy": 0.5, "train_loss": 1.0})
+    monitor(2, {"train_loss": 0.9})  # a report without the watched curve is not judged
+    with pytest.raises(TrialPruned) as raised:
+        monitor(2, {"validation_accuracy": 0.4})  # best so far 0.5, below the median 0.85 at step 2
+    assert raised.value.step == 2 and raised.value.value == 0.4
+    assert "below the median" in raised.value.reason
+
+
+def test_the_monitor_says_when_the_watched_curve_is_not_reported():
+    monitor = PruningMonitor(median_rule(), PeerCurves(lambda known: {}))
+    with pytest.raises(ValueError, match=r"pruner.metric='validation_accuracy' is not a curve the task reports "
+                                         r"\(it reports \['val_acc'\]\)"):
+        monitor(1, {"val_acc": 0.5})
+
+
+class Plugin:
+    pruning_curve = ("validation_accuracy", "maximize")
+    step_name = "epoch"
+
+
+def test_the_watched_curve_is_the_spec_s_then_the_plug_in_s_then_the_objective():
+    assert watched_curve(PrunerSpec(MEDIAN), Plugin(), "accuracy", "maximize") == ("validation_accuracy", "maximize")
+    assert watched_curve(PrunerSpec(MEDIAN), object(), "loss", "minimize") == ("loss", "minimize")
+    spec = PrunerSpec(MEDIAN, {"metric": "validation_loss"})
+    assert watched_curve(spec, Plugin(), "accuracy", "maximize") == ("validation_loss", "maximize")
+    spec = PrunerSpec(MEDIAN, {"metric": "validation_loss", "direction": "minimize"})
+    assert watched_curve(spec, Plugin(), "accuracy", "maximize") == ("validation_loss", "minimize")
+
+
+def test_no_monitor_without_a_pruner():
+    class Spec:
+        pruner = PrunerSpec()
+
+    assert monitor_for(Spec(), Plugin(), lambda metric, known: {}) is None
