@@ -65,4 +65,5 @@ def test_a_bad_proposal_inside_a_round_is_named_by_its_path():
 
 
 def test_trial_states_that_count_against_the_budget():
-    assert {s for s in TrialState if s.counts_against_budget} == {TrialState.FINISHED, TrialState.FAILED}
+    assert {s for s in TrialState if s.counts_against_budget} == {TrialState.FINISHED, TrialState.FAILED,
+                                                                  TrialState.PRUNED}

@@ -73,6 +73,18 @@ def test_minilm_fine_tunes_on_a_slice_of_sst2_with_curves(sst2):
 
 
 @pytest.mark.slow
+def test_evaluations_per_epoch_report_an_epoch_in_parts(sst2):
+    """Step (epoch - 1) * k + part: a pruner can stop a trial inside an epoch, at the same share of the data
+    in every trial."""
+    ctx = TrialContext(str(sst2), {"model_name": "minilm", "labels": [0, 1], "max_train_samples": 64,
+                                   "max_eval_samples": 16, "max_length": 16, "threads": 1,
+                                   "evaluations_per_epoch": 3}, seed=0)
+    metrics = TEXT_CLASSIFICATION.train({**PARAMS, "epochs": 2, "batch_size": 16}, ctx)
+    assert [step for step, _ in ctx.curves["validation_accuracy"]] == [1, 2, 3, 4, 5, 6]
+    assert metrics["accuracy"] == ctx.curves["validation_accuracy"][-1][1]
+
+
+@pytest.mark.slow
 def test_a_generic_table_with_string_labels_trains_a_local_distilbert(tmp_path, tiny_distilbert):
     table = write_products(tmp_path / "products.csv")
     options = {"model_name": str(tiny_distilbert), "text_column": "description", "label_column": "category",

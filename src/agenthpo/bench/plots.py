@@ -48,7 +48,8 @@ def plot_trajectory(results: Results, spec: str, path: Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
     ax.set_title(f"{suite.name}: {spec}")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -83,7 +84,8 @@ def plot_against_time(results: Results, spec: str, path: Path) -> Path:
     ax.set_xlabel("training seconds (summed over the trials)")
     ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
     ax.set_title(f"{results.suite.name}: {spec}, against training time")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -41,7 +41,7 @@ def time_table(results: Results) -> dict[str, dict[str, dict[str, Any]]]:
             if not runs:
                 continue
             best = Cell.of([o.best_so_far(suite.trials) for o in runs])
-            seconds = sum(o.train_seconds for o in runs) / len(runs)
+            seconds = sum(sum(o.trial_seconds) if o.trial_seconds else o.train_seconds for o in runs) / len(runs)
             reached = [s for s in (o.seconds_to_reach(goal[spec]) for o in runs) if s is not None] \
                 if goal[spec] is not None else []
             rows[label] = {"best": None if best is None else best.to_json(), "train_seconds": seconds,
