@@ -39,15 +39,18 @@ def plot_trajectory(results: Results, spec: str, path: Path) -> Path:
         ax.axhline(human, color="black", linestyle="--", linewidth=1,
                    label=f"best human ({suite.human_trials_of(entry)} random)")
         plotted.append(human)
-    objective = results.objective(spec)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    # Values over decades (Rosenbrock): a log axis shows the progress. Judged on the means, not the
-    # ± std bands, which can dip below zero.
+    # Judged on the means, not the ± std bands, which can dip below zero.
+    return _finish(plt, fig, ax, plotted, results.objective(spec), "trial", f"{suite.name}: {spec}", path)
+
+
+def _finish(plt, fig, ax, plotted: list[float], objective, xlabel: str, title: str, path: Path) -> Path:
+    """Axes, legend and file, the same for both plots; values over decades (Rosenbrock) get a log axis."""
     if plotted and min(plotted) > 0 and max(plotted) / min(plotted) > 100:
         ax.set_yscale("log")
-    ax.set_xlabel("trial")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
-    ax.set_title(f"{suite.name}: {spec}")
+    ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -78,15 +81,5 @@ def plot_against_time(results: Results, spec: str, path: Path) -> Path:
                 plotted += ys
                 ax.step(xs, ys, where="post", color=colours[i % len(colours)], alpha=0.7, linewidth=1,
                         label=label if j == 0 else None)
-    objective = results.objective(spec)
-    if plotted and min(plotted) > 0 and max(plotted) / min(plotted) > 100:
-        ax.set_yscale("log")
-    ax.set_xlabel("training seconds (summed over the trials)")
-    ax.set_ylabel(f"best {objective.metric} so far ({objective.direction})")
-    ax.set_title(f"{results.suite.name}: {spec}, against training time")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, plotted, results.objective(spec), "training seconds (summed over the trials)",
+                   f"{results.suite.name}: {spec}, against training time", path)
