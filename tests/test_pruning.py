@@ -220,3 +220,15 @@ def test_no_monitor_without_a_pruner():
         pruner = PrunerSpec()
 
     assert monitor_for(Spec(), Plugin(), lambda metric, known: {}) is None
+
+
+def test_the_last_step_is_never_judged():
+    """A trial at its last step has nothing left to save: pruning it would only lose its result."""
+    from agenthpo.tasks import TrialContext
+
+    judged = []
+    ctx = TrialContext(on_report=lambda step, values: judged.append(step))
+    ctx.last_step = 3
+    for step in (1, 2, 3):
+        ctx.report(step, validation_accuracy=0.5)
+    assert judged == [1, 2] and [s for s, _ in ctx.curves["validation_accuracy"]] == [1, 2, 3]

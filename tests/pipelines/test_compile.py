@@ -31,3 +31,18 @@ def test_compile_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "2 trial iterations" in done.stdout
     assert len(yaml.safe_load((tmp_path / "hp.yaml").read_text())["root"]["dag"]["tasks"]) == 1 + 2 * 3 + 1
+
+
+def test_a_pruner_travels_in_the_spec_and_adds_no_step(tmp_path):
+    """Pruning happens inside the training step: the compiled pipeline has the same steps, and its spec
+    parameter carries the pruner to every step on the cluster."""
+    from agenthpo.pruning import PrunerSpec
+    from agenthpo.spec import parse_spec
+
+    spec = load_spec(ROOT / "examples" / "water-potability.yaml")
+    pruned = parse_spec({**spec.to_json(), "pruner": {"name": "asha", "reduction_factor": 2}}, base_dir=None)
+    plain_doc = yaml.safe_load(compile_pipeline(spec, tmp_path / "a.yaml", trials=2).read_text())
+    pruned_doc = yaml.safe_load(compile_pipeline(pruned, tmp_path / "b.yaml", trials=2).read_text())
+    assert plain_doc["root"]["dag"]["tasks"].keys() == pruned_doc["root"]["dag"]["tasks"].keys()
+    default = pruned_doc["root"]["inputDefinitions"]["parameters"]["spec_json"]["defaultValue"]
+    assert parse_spec(yaml.safe_load(default), base_dir=None).pruner == PrunerSpec("asha", {"reduction_factor": 2})

@@ -43,6 +43,9 @@ class TrialContext:
         self.options = dict(options or {})
         self.seed = seed
         self.curves: dict[str, list[tuple[int, float]]] = {}
+        # The step train() will end at, when the plug-in knows it: a pruner never stops a trial there (it
+        # would save nothing and lose the trial's result).
+        self.last_step: int | None = None
         # Called after each report (the pruner's monitor, agenthpo.pruning): it may raise TrialPruned.
         self.on_report = on_report
 
@@ -52,7 +55,7 @@ class TrialContext:
         values = {name: float(value) for name, value in metrics.items()}
         for name, value in values.items():
             self.curves.setdefault(name, []).append((step, value))
-        if self.on_report is not None:
+        if self.on_report is not None and step != self.last_step:
             self.on_report(step, values)
 
     def option(self, name: str | Option, default: Any = None) -> Any:

@@ -122,6 +122,7 @@ class NodeClassificationTask(TaskPlugin):
             return scores
 
         best = (-1.0, 0)
+        ctx.last_step = max(epoch_numbers(params))
         for epoch in epoch_numbers(params):
             model.train()
             optimizer.zero_grad()

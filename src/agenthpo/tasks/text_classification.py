@@ -334,6 +334,7 @@ class TextClassificationTask(TaskPlugin):
 
         results: dict[str, float] = {}
         per_epoch = ctx.option(EVALUATIONS_PER_EPOCH)
+        ctx.last_step = epochs * per_epoch
         for epoch in range(1, epochs + 1):
             batches = length_batches(lengths, batch_size, generator)
             # Step (epoch - 1) * per_epoch + part: the same share of the data at the same step in every trial.

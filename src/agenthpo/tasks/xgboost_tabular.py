@@ -189,6 +189,7 @@ class XGBoostTabularTask(TaskPlugin):
                                          for part, metrics in evals_log.items() for metric, values in metrics.items()})
                 return False
 
+        ctx.last_step = int(params["n_estimators"])
         booster = xgb.train(booster_params, dtrain, num_boost_round=int(params["n_estimators"]),
                             evals=[(dtrain, "train"), (dval, "validation")], verbose_eval=False,
                             callbacks=[Report()])
