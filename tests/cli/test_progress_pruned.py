@@ -13,10 +13,11 @@ REASON = "validation_accuracy 0.41 (its best so far) at epoch 12, below the medi
 def test_a_pruned_trial_is_shown_as_pruned_with_its_reason(tmp_path):
     pruned = TrialRecord(3, {"x": 0.9}, TrialState.PRUNED, source="tpe", train_seconds=4.2, pruned_step=12,
                          pruned_reason=REASON)
-    history = [pruned]
+    history = []  # trials already ended when the printer starts are not shown again
     printer = ProgressPrinter(SPEC, SimpleNamespace(history=lambda study_id: history), "study",
                               llm_status=tmp_path / "none.json")
     printer.out = io.StringIO()
+    history.append(pruned)
     printer.poll()
     assert printer.out.getvalue() == ""  # its analysis is not written yet
     history[0] = TrialRecord(3, {"x": 0.9}, TrialState.PRUNED, source="tpe", train_seconds=4.2, pruned_step=12,
