@@ -8,7 +8,6 @@ A pruned trial's run: tags `agenthpo.state=PRUNED`, `agenthpo.pruned=true`, `age
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -41,8 +40,10 @@ class PruningMixin:
     def prune_trial(self, trial_id: str, step: int, reason: str,
                     curves: Mapping[str, Sequence[tuple[int, float]]], train_seconds: float, plot: Path | None,
                     reads: Mapping[str, float]) -> None:
+        from agenthpo.tracking.store import _clip, _now_ms  # the store imports this mixin
+
         self._log_curves(trial_id, curves)  # type: ignore[attr-defined]
-        stamp = int(time.time() * 1000)
+        stamp = _now_ms()
         metrics = [Metric(names.TRAIN_SECONDS, float(train_seconds), stamp, 0),
                    *(Metric(k, float(v), stamp, 0) for k, v in reads.items())]
         self.client.log_batch(trial_id, metrics=metrics)  # type: ignore[attr-defined]
@@ -50,10 +51,10 @@ class PruningMixin:
             self.client.log_artifact(trial_id, str(plot))  # type: ignore[attr-defined]
         ended = self._settle(trial_id, TrialState.PRUNED)  # type: ignore[attr-defined]
         if ended != TrialState.PRUNED:
-            self._late(trial_id, ended, TrialState.PRUNED, f"pruned at step {step}: {reason}"[:1000])  # type: ignore[attr-defined]
+            self._late(trial_id, ended, TrialState.PRUNED, _clip(f"pruned at step {step}: {reason}", 1000))  # type: ignore[attr-defined]
             return
         self.client.log_batch(trial_id, tags=[  # type: ignore[attr-defined]
             RunTag(names.STATE, TrialState.PRUNED.value), RunTag(names.PRUNED, "true"),
-            RunTag(names.PRUNED_STEP, str(int(step))), RunTag(names.PRUNED_REASON, reason[:7900]),
+            RunTag(names.PRUNED_STEP, str(int(step))), RunTag(names.PRUNED_REASON, _clip(reason)),
         ])
         self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.PRUNED])  # type: ignore[attr-defined]

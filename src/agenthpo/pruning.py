@@ -20,15 +20,18 @@ each is read once per training step, and the list of newly ended ones at most ev
 
 from __future__ import annotations
 
+import bisect
 import math
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agenthpo.analysis import Curve
 from agenthpo.errors import FieldError, did_you_mean, reject_unknown
+from agenthpo.trial import Objective
 
-Curve = Sequence[tuple[int, float]]
 NONE, MEDIAN, ASHA = "none", "median", "asha"
 # The options each rule reads (syne-tune's _ARGUMENT_KEYS), their defaults and their minimums, in one place.
 _ARGUMENT_KEYS = {NONE: (), MEDIAN: ("n_startup_trials", "n_warmup_steps", "interval_steps"),
@@ -100,36 +103,32 @@ class PrunerSpec:
 
 @dataclass(frozen=True)
 class Peer:
-    """Another trial's watched curve, and whether it finished (median compares with finished ones only)."""
+    """Another trial's watched curve (sorted by step), and whether it finished (median compares with finished
+    ones only)."""
 
     number: int
     finished: bool
     curve: Curve
 
+    def __post_init__(self) -> None:
+        # Looked up at every report of every trial: by bisection, not a scan of the curve.
+        object.__setattr__(self, "_steps", [step for step, _ in self.curve])
 
-def _better(a: float, b: float, maximize: bool) -> bool:
-    return a > b if maximize else a < b
-
-
-def _value_at(curve: Curve, step: int, exact: bool) -> float | None:
-    """The curve's value at `step` (exact), or at its first step at or past `step`."""
-    for at, value in curve:
-        if at == step or (not exact and at > step):
-            return value
-    return None
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    def value_at(self, step: int, exact: bool) -> float | None:
+        """The value at `step` (exact), or at the curve's first step at or past `step`."""
+        steps: list[int] = self._steps  # type: ignore[attr-defined]
+        index = bisect.bisect_left(steps, step)
+        if index == len(steps) or (exact and steps[index] != step):
+            return None
+        return self.curve[index][1]
 
 
 class Rule:
     """A pruning rule over plain curves: `decide` gives the reason to stop, or None to go on."""
 
     def __init__(self, spec: PrunerSpec, metric: str, maximize: bool, step_name: str = "step"):
-        self.options, self.metric, self.maximize, self.step_name = spec.options, metric, maximize, step_name
+        self.options, self.metric, self.step_name = spec.options, metric, step_name
+        self.objective = Objective(metric, "maximize" if maximize else "minimize")
         self.name = spec.name
         self.rung = 0  # asha: the rungs this trial has passed (each is judged once, when the trial reaches it)
 
@@ -148,14 +147,13 @@ class Rule:
             return None
         if (step - o["n_warmup_steps"]) % o["interval_steps"]:
             return None
-        at_step = [v for v in (_value_at(p.curve, step, exact=True) for p in finished) if v is not None]
-        best = max(v for _, v in own) if self.maximize else min(v for _, v in own)
+        at_step = [v for v in (p.value_at(step, exact=True) for p in finished) if v is not None]
         if not at_step:
             return None
-        median = _median(at_step)
-        if not _better(median, best, self.maximize):
+        best, median = self.objective.best_of([v for _, v in own]), statistics.median(at_step)
+        if not self.objective.better(median, best):
             return None
-        word = "below" if self.maximize else "above"
+        word = "below" if self.objective.maximize else "above"
         return (f"{self.metric} {best:.4g} (its best so far) at {self.step_name} {step}, {word} the median "
                 f"{median:.4g} of {len(at_step)} finished trials at {self.step_name} {step}")
 
@@ -166,10 +164,10 @@ class Rule:
             if step < rung_step:
                 return None
             # A trial's value at a rung is its value when it first reached it (here: now).
-            others = [v for v in (_value_at(p.curve, rung_step, exact=False) for p in peers) if v is not None]
-            competing = sorted([*others, value], reverse=self.maximize)
+            others = [v for v in (p.value_at(rung_step, exact=False) for p in peers) if v is not None]
+            competing = sorted([*others, value], reverse=self.objective.maximize)
             cut = competing[max(len(competing) // o["reduction_factor"] - 1, 0)]
-            if _better(cut, value, self.maximize):
+            if self.objective.better(cut, value):
                 return (f"{self.metric} {value:.4g} at {self.step_name} {step} (rung {self.rung}) is not in the "
                         f"best 1/{o['reduction_factor']} of {len(competing)} trials there (the cut is {cut:.4g})")
             self.rung += 1
@@ -200,16 +198,15 @@ class PruningMonitor:
     def __init__(self, rule: Rule, peers: PeerCurves):
         self.rule, self.peers = rule, peers
         self.own: list[tuple[int, float]] = []
-        self.seen = False
+        self.reported = False
 
     def __call__(self, step: int, values: Mapping[str, float]) -> None:
+        first, self.reported = not self.reported, True
         if self.rule.metric not in values:
-            if not self.own and not self.seen:  # the first report: a misspelt curve would never prune
+            if first:  # a misspelt curve would never prune: say so at the first report
                 raise ValueError(f"pruner.metric={self.rule.metric!r} is not a curve the task reports (it "
                                  f"reports {sorted(values)}); set pruner.metric to one of them")
-            self.seen = True
             return
-        self.seen = True
         self.own.append((step, float(values[self.rule.metric])))
         reason = self.rule.decide(self.own, self.peers.get())
         if reason is not None:

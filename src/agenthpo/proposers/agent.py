@@ -68,7 +68,7 @@ class AgentProposer:
         from_llm = [p for p in answer if p.source == "llm"]
         fit = fit_quality(space, history, self.objective)
         useful = fit is not None and fit >= FIT_THRESHOLD
-        from_model = self._model_candidates(space, with_pending(history, from_llm), n, useful)
+        from_model = self._model_candidates(space, with_pending(history, from_llm), n, useful, can_fit)
         from_llm = (self._ranked(space, history, from_llm) if useful else from_llm)[:for_creator]
         decision = Decision(decision.arm, f"{decision.reason}; {_ordering(fit, useful)}")
         missing = for_creator - len(from_llm)
@@ -85,12 +85,11 @@ class AgentProposer:
                 raise
             return self.llm.propose(space, history, n)  # fewer untried configurations than asked
 
-    def _model_candidates(self, space: SearchSpace, history: Sequence[TrialRecord], n: int, useful: bool
-                          ) -> list[Proposal]:
+    def _model_candidates(self, space: SearchSpace, history: Sequence[TrialRecord], n: int, useful: bool,
+                          can_fit: bool) -> list[Proposal]:
         """The model arm's n best: TPE's and the Gaussian-process search's candidates by expected improvement
         when the surrogate is `useful`; the GP search's first once it can fit; TPE's before that."""
         candidates: list[Proposal] = []
-        can_fit = sum(t.finished for t in history) >= MIN_TRIALS
         for proposer in (self.tpe, self.gp) if useful else (self.gp, self.tpe) if can_fit else (self.tpe,):
             try:
                 candidates += [p for p in proposer.propose(space, history, n) if p.source in ("tpe", "gp")]
