@@ -103,6 +103,7 @@ def test_import_does_not_load_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow
 def test_a_cora_study_with_the_median_pruner_prunes_and_records_it(tmp_path, sqlite_uri):
     """The issue's real study: GCN on Cora with `pruner: {name: median}`; trials whose validation accuracy
     trails the finished trials' median at the same epoch stop there, recorded PRUNED with the reason."""
