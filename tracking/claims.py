@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable
 from contextlib import suppress
 
+from agenthpo.tracking.runs_cache import ClaimsSeen
 from mlflow.entities import Run, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
@@ -53,6 +54,7 @@ class ClaimBook:
 
     def __init__(self, client):
         self.client = client
+        self._claims: dict[str, ClaimsSeen] = {}  # study run id -> its claims as last read
 
     def create_once(self, name: str, tags: dict[str, str]) -> dict[str, str]:
         """Claim `name` with `tags`; the tags of whoever holds the claim (ours when we made it)."""
@@ -70,19 +72,27 @@ class ClaimBook:
         return dict(tags)
 
     def trial_claims(self, study_id: str) -> dict[int, str]:
-        """Claimed trial number -> the run that claimed it."""
+        """Claimed trial number -> the run that claimed it (the claims made since the last look are read)."""
+        return self._claims.setdefault(study_id, ClaimsSeen()).refresh(
+            lambda since: self._search_claims(study_id, since))
+
+    def forget(self, study_id: str) -> None:
+        self._claims.pop(study_id, None)
+
+    def _search_claims(self, study_id: str, since: int | None) -> list[tuple[int, str, int]]:
         prefix = trial_claim_name(study_id, 0)[:-1]
-        claims, token = {}, None
+        created = "" if since is None else f" and creation_time >= {int(since)}"
+        found, token = [], None
         while True:
             page = self.client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token,
-                                                  filter_string=f"name LIKE '{prefix}%'")
+                                                  filter_string=f"name LIKE '{prefix}%'{created}")
             for experiment in page:
                 number = experiment.name[len(prefix):]
                 if experiment.name.startswith(prefix) and number.isdigit() and names.CLAIM_RUN in experiment.tags:
-                    claims[int(number)] = experiment.tags[names.CLAIM_RUN]
+                    found.append((int(number), experiment.tags[names.CLAIM_RUN], experiment.creation_time))
             token = page.token
             if not token:
-                return claims
+                return found
 
     def claimed_study(self, experiment_id: str, study: str, active: Callable[[str], bool]) -> str | None:
         """The run of the study's latest claim, if that run is active."""

@@ -45,7 +45,7 @@ from typing import Any
 from agenthpo.tracking.claims import RUN_STATUS, ClaimBook, SlotsMixin
 from agenthpo.tracking.client import make_client
 from agenthpo.tracking.pruned import PruningMixin
-from agenthpo.tracking.records import trial_record
+from agenthpo.tracking.runs_cache import HistoryMixin, TrialRuns
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
@@ -81,7 +81,7 @@ def artifact_root_for(tracking_uri: str) -> str | None:
     return None  # a tracking server decides
 
 
-class MlflowStudyStore(SlotsMixin, PruningMixin):
+class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
     """Implements `agenthpo.study.StudyStore` on an MLflow tracking URI (SQLite, server, Databricks)."""
 
     def __init__(self, tracking_uri: str):
@@ -90,6 +90,8 @@ class MlflowStudyStore(SlotsMixin, PruningMixin):
         self.book = ClaimBook(self.client)
         self.clock = time.time  # what heartbeats write and staleness is judged by (tests move it)
         self._experiments: dict[str, str] = {}  # study run id -> its experiment id
+        self._runs: dict[str, TrialRuns] = {}  # study run id -> its trial runs as last read
+        self._records: dict[str, TrialRecord] = {}  # settled trial run id -> its record
 
     # -- studies -----------------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
@@ -202,28 +204,6 @@ class MlflowStudyStore(SlotsMixin, PruningMixin):
             return StudySpec.from_json(json.loads(Path(path).read_text()))
 
     # -- trials ------------------------------------------------------------------------------------
-    def _trial_runs(self, study_id: str) -> list:
-        """The study's trial runs that are not deleted, numbered or not yet (a claim in progress)."""
-        if study_id not in self._experiments:
-            self._experiments[study_id] = self.client.get_run(study_id).info.experiment_id
-        runs, token = [], None
-        while True:
-            page = self.client.search_runs(
-                [self._experiments[study_id]],
-                filter_string=f"tags.`{PARENT}` = '{study_id}' and tags.`{names.ROLE}` = '{names.ROLE_TRIAL}'",
-                max_results=1000, page_token=token,
-            )
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
-
-    def history(self, study_id: str) -> list[TrialRecord]:
-        runs = [run for run in self._trial_runs(study_id) if int(run.data.tags.get(names.TRIAL, 0)) > 0]
-        return sorted((self._record(run) for run in runs), key=lambda r: r.number)
-
-    _record = staticmethod(trial_record)
-
     def _open_run(self, study_id: str, proposal: Proposal, key: str, driver: str) -> str:
         """A trial run for `proposal`, not numbered yet (state PROPOSED): `claim_trial` numbers it."""
         study = self.client.get_run(study_id)
