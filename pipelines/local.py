@@ -294,7 +294,8 @@ def _main(order_path: str) -> int:
     worker = _start_worker(spec, Path(order["workspace"]))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=order["root"],
                workspace_root=order["workspace"], raise_on_error=True)
-    pipeline = build_pipeline(spec, order["trials"])
+    # No report step: the driver writes the report once, after its last pipeline run (`agenthpo tune`).
+    pipeline = build_pipeline(spec, order["trials"], report=False)
     try:
         pipeline()
     except RuntimeError as exc:

@@ -52,9 +52,11 @@ def _creator(spec_json: str, opened: dsl.PipelineTask, name: str, **kwargs) -> d
                                    task_name=dsl.PIPELINE_TASK_NAME_PLACEHOLDER, **kwargs), name)
 
 
-def build_pipeline(spec: StudySpec, trials: int, retry: bool = False):
+def build_pipeline(spec: StudySpec, trials: int, retry: bool = False, report: bool = True):
     """The pipeline function for `trials` iterations of the study in `spec` (with `retry`, every step
-    retried with backoff: for a cluster)."""
+    retried with backoff: for a cluster). Without `report` (`agenthpo tune`, whose driver writes the
+    report once after its last pipeline run) the pipeline ends with the last analysis and returns the
+    study it ran."""
     if not 1 <= trials <= MAX_COMPILED_TRIALS:
         # One step triple per trial is unrolled: a larger study runs as several pipeline runs
         # (`tune` chunks them; `schedule --trials-per-run`).
@@ -66,17 +68,23 @@ def build_pipeline(spec: StudySpec, trials: int, retry: bool = False):
                               + (f", {spec.parallel} at a time" if spec.parallel > 1 else ""))
     def study_pipeline(spec_json: str = spec_json) -> str:
         opened = _uncached(steps.open_study(spec_json=spec_json), "open-study")
+        output = opened.output
         if spec.parallel > 1:
             fan_in = _rounds(spec_json, opened, math.ceil(trials / spec.parallel), spec.parallel)
-            final = _uncached(steps.report(spec_json=spec_json, study_json=opened.output, previous=fan_in), "report")
+            if report:
+                final = _uncached(steps.report(spec_json=spec_json, study_json=opened.output, previous=fan_in),
+                                  "report")
+                output = final.outputs["Output"]
         else:
             last = _sequential(spec_json, opened, trials)
-            final = _uncached(steps.report(spec_json=spec_json, study_json=opened.output), "report").after(last)
+            if report:
+                final = _uncached(steps.report(spec_json=spec_json, study_json=opened.output), "report").after(last)
+                output = final.outputs["Output"]
         # Secrets, GPU, placement: the spec's `cluster:` options on every task just created.
         platform.configure_pipeline(spec)
         if retry:
             _retry_every_step()
-        return final.outputs["Output"]
+        return output
 
     return study_pipeline
 
