@@ -8,10 +8,14 @@ each size it prints, in CPU seconds of this process (which is where SQLite works
 - the Creator step in a warm process (`study.create_round` with TPE: the history, the slots, TPE's
   proposal and the claim of the new trial), median of 3 steps, each followed by the trial's training and
   analysis records, as in a study;
+- the Creator step as `agenthpo tune` runs it on KFP's local runner: the step's body handed to a warm worker
+  (`agenthpo.pipelines.warm`) for this store, in wall seconds (the work is in the worker's child); one
+  step first, then the median of 3 (the worker keeps its view of the study between steps);
 - the Creator's prompt built from that history (`agents.creator.build_messages`, no LLM call);
-- TPE's proposal (its kept study plus one new trial) beside plain Optuna's `ask()` on a study of the
-  same size, and their ratio.
-It ends with the line `creator step at 10000 trials: X s` (the warm step plus the prompt).
+- TPE's proposal (its kept study, after one new trial) beside plain Optuna's `ask()` on a study of the
+  same size, each the median of 3, and their ratio.
+It ends with the line `creator step at 10000 trials: X s` (the warm step plus the prompt), and the same for the
+local runner's step (its wall seconds plus the prompt).
 
 Run: .venv/bin/python benchmarks/scale.py [sizes, e.g. 100,1000,10000] [--keep DIR]
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -109,6 +114,31 @@ def optuna_ask(spec, history) -> float:
     return statistics.median(times)
 
 
+def through_worker(spec, store: MlflowStudyStore, study_id: str, folder: Path) -> float:
+    """Median wall seconds of a Creator step handed to a warm worker, after one unmeasured step."""
+    from agenthpo.components import handoff
+    from agenthpo.pipelines import warm
+
+    from agenthpo.messages import Round, StudyOpened
+
+    process, path = warm.start(spec.tracking_uri, spec.task, folder)
+    os.environ[handoff.SOCKET_ENV] = path
+    try:
+        times = []
+        for _ in range(STEPS + 1):
+            started = time.perf_counter()
+            answer = handoff.run_body("creator", spec_json=json.dumps(spec.to_json()),
+                                      study_json=json.dumps(StudyOpened(study_id, 0, 0).to_json()),
+                                      config_path=str(folder / "config.json"), slots=1)
+            times.append(time.perf_counter() - started)
+            settle(store, Round.from_json(json.loads(answer)).configs[0])
+        return statistics.median(times[1:])
+    finally:
+        os.environ.pop(handoff.SOCKET_ENV, None)
+        process.kill()
+        process.wait()
+
+
 def measure(folder: Path, trials: int) -> dict[str, float]:
     spec = make_spec(f"sqlite:///{folder}/scale-{trials}.db", trials)
     built, study_id = build(spec, trials)
@@ -122,16 +152,17 @@ def measure(folder: Path, trials: int) -> dict[str, float]:
         seconds, proposed = cpu(lambda: study.create_round(spec, store, study_id, slots=1))
         steps.append(seconds)
         settle(store, proposed.configs[0])
+    local = through_worker(spec, store, study_id, folder)
     history = store.history(study_id)
     background = Background(spec.name, "Minimise Branin.", "an analytic function")
     prompt, _ = cpu(lambda: build_messages(background, spec.space, history, spec.objective, 1, False))
     proposer = TPEProposer(spec.objective, seed=0)
     proposer.propose(spec.space, history[:-1], 1)  # kept from the step before
-    tpe_seconds, _ = cpu(lambda: proposer.propose(spec.space, history, 1))
+    tpe_seconds = statistics.median(cpu(lambda: proposer.propose(spec.space, history, 1))[0] for _ in range(STEPS))
     ask = optuna_ask(spec, history)
     step = statistics.median(steps)
-    return {"trials": trials, "cold_read": cold, "warm_read": warm, "step": step, "prompt": prompt, "tpe": tpe_seconds,
-            "ask": ask, "creator": step + prompt}
+    return {"trials": trials, "cold_read": cold, "warm_read": warm, "step": step, "local": local,
+            "prompt": prompt, "tpe": tpe_seconds, "ask": ask, "creator": step + prompt}
 
 
 def main(argv: list[str]) -> None:
@@ -141,18 +172,19 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        print("| trials | history read, fresh store (s) | history read, warm (s) | creator step, warm (s) | prompt (s) "
-              "| TPE propose (s) | Optuna ask (s) | TPE / ask |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| trials | history read, fresh store (s) | history read, warm (s) | creator step, warm (s) "
+              "| creator step, local runner (wall s) | prompt (s) | TPE propose (s) | Optuna ask (s) | TPE / ask |")
+        print("|---|---|---|---|---|---|---|---|---|")
         rows = []
         for trials in sizes:
             row = measure(folder, trials)
             rows.append(row)
             print(f"| {trials} | {row['cold_read']:.3f} | {row['warm_read']:.4f} | {row['step']:.3f} "
-                  f"| {row['prompt']:.3f} | {row['tpe']:.3f} | {row['ask']:.3f} "
+                  f"| {row['local']:.3f} | {row['prompt']:.3f} | {row['tpe']:.3f} | {row['ask']:.3f} "
                   f"| {row['tpe'] / max(row['ask'], 1e-9):.1f}x |", flush=True)
         for row in rows:
-            print(f"creator step at {row['trials']} trials: {row['creator']:.3f} s")
+            print(f"creator step at {row['trials']} trials: {row['creator']:.3f} s "
+                  f"(on the local runner: {row['local'] + row['prompt']:.3f} s)")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,23 @@ from agenthpo.messages import Round, TrialConfig
 from agenthpo.redact import install, redact
 from agenthpo.spec import StudySpec
 
+_STORES: dict = {}  # tracking URI -> this process's store (its history view is kept between steps)
 
-def load(spec_json: str):
+
+def store_for(tracking_uri: str):
+    """The process's store for `tracking_uri`: the local runner's warm worker refreshes its view of the
+    study before each fork, so that a step's first history read costs only what is new."""
     from agenthpo.tracking import MlflowStudyStore
 
+    if tracking_uri not in _STORES:
+        _STORES[tracking_uri] = MlflowStudyStore(tracking_uri)
+    return _STORES[tracking_uri]
+
+
+def load(spec_json: str):
     install()
     spec = StudySpec.from_json(json.loads(spec_json))
-    return spec, MlflowStudyStore(spec.tracking_uri)
+    return spec, store_for(spec.tracking_uri)
 
 
 def dump(message) -> str:

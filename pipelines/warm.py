@@ -6,6 +6,9 @@ everything that stops the run's steps (the driver's signals, its timeout backsto
 worker and its children too. The worker imports what the steps need (`PRELOAD`, plus the task plug-in's
 `warm_imports`), opens the study's SQLite store once to check its schema and closes the connections again
 (a child makes its own), then, single-threaded so that forking is safe, accepts a step per connection:
+- it brings its view of the study's trials up to date (`agenthpo.tracking.runs_cache`: only what is new),
+  and, before a Creator step, TPE's kept Optuna study: the child, which inherits both, neither reads the
+  whole history again nor replays it into Optuna;
 - it forks a child, which takes the step's stdin, stdout and stderr, environment and working directory,
   runs the body, writes {"result": ...} or {"error": traceback} and exits;
 - it reaps children and sends each step {"exit": status}; a child whose step process is gone (killed
@@ -63,15 +66,46 @@ def preload(tracking_uri: str, task: str) -> None:
             importlib.import_module(module)
     except Exception:  # noqa: BLE001 (a plug-in that does not load fails in its steps, which say why)
         pass
-    if tracking_uri.startswith("sqlite:"):
-        from agenthpo.tracking import MlflowStudyStore
-        from mlflow.tracking._tracking_service.utils import _get_store
+    from agenthpo.components.runtime import store_for
 
-        MlflowStudyStore(tracking_uri).client.search_experiments(max_results=1)  # schema checked once
-        _get_store(tracking_uri).engine.dispose()  # no connection crosses a fork
+    store_for(tracking_uri).client.search_experiments(max_results=1)  # a SQLite schema is checked once
+    _disconnect(tracking_uri)
 
 
-def serve(path: str) -> None:
+def _disconnect(tracking_uri: str) -> None:
+    """Close the pooled database connections: no connection crosses a fork (each child opens its own)."""
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    engine = getattr(_get_store(tracking_uri), "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _refresh(message: dict, tracking_uri: str, studies: set[str]) -> None:
+    """Bring the kept view of the studies seen so far up to date (O(new)) before a fork, and before a
+    Creator step TPE's kept Optuna study: the child, which inherits both, neither reads the whole history
+    again nor replays it into Optuna."""
+    from agenthpo.components.runtime import store_for
+
+    try:
+        study_json = message["kwargs"].get("study_json")
+        if study_json:
+            studies.add(json.loads(study_json)["study_id"])
+        store = store_for(tracking_uri)
+        histories = {study_id: store.history(study_id) for study_id in studies}
+        if message["body"] == "creator" and study_json:
+            from agenthpo.proposers.tpe import keep_study
+            from agenthpo.spec import StudySpec
+
+            spec = StudySpec.from_json(json.loads(message["kwargs"]["spec_json"]))
+            keep_study(spec.objective, spec.space, histories[json.loads(study_json)["study_id"]])
+    except Exception:  # noqa: BLE001 (a warm view is an optimisation: the child reads what it needs)
+        pass
+    finally:
+        _disconnect(tracking_uri)
+
+
+def serve(path: str, tracking_uri: str) -> None:
     """Accept steps until killed; every child is reaped and its status sent to its step."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
@@ -80,10 +114,11 @@ def serve(path: str) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     waiting: dict[int, socket.socket] = {}  # child pid -> its step's connection
+    studies: set[str] = set()  # the study runs the steps named so far
     while True:
         for _ in selector.select(REAP_SECONDS):
             connection, _ = listener.accept()
-            pid = _fork_step(connection, listener)
+            pid = _fork_step(connection, listener, lambda message: _refresh(message, tracking_uri, studies))
             if pid is None:
                 connection.close()
             else:
@@ -108,11 +143,12 @@ def _reap(waiting: dict[int, socket.socket]) -> None:
             connection.close()
 
 
-def _fork_step(connection: socket.socket, listener: socket.socket) -> int | None:
+def _fork_step(connection: socket.socket, listener: socket.socket, before_fork) -> int | None:
     """Read the request with its file descriptors and fork the child that runs it; the child's pid."""
     message, fds = _receive(connection)
     if message is None:
         return None
+    before_fork(message)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -191,7 +227,7 @@ def _main(argv: list[str]) -> int:
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
     preload(tracking_uri, task)
-    serve(path)
+    serve(path, tracking_uri)
     return 0
 
 

@@ -23,8 +23,9 @@ def test_a_warm_creator_step_reads_the_same_few_runs_at_any_size(tmp_path, sqlit
     for _ in range(2):
         before = view.read
         proposed = study.create_round(spec, store, study_id, slots=1)
-        # The new trial, read by each of the step's looks, and nothing older than the clock slack.
-        assert view.read - before <= 8, view.read - before
+        # The new trial (and the one before it, until its analysis settled it), read again by each of the
+        # step's dozen looks: the same count at any size, nothing older than the clock slack.
+        assert view.read - before <= 20, view.read - before
         scale.settle(store, proposed.configs[0])
     assert [t.number for t in store.history(study_id)][-2:] == [trials + 1, trials + 2]
 

@@ -65,3 +65,16 @@ def test_studies_do_not_share_a_kept_study():
     proposer.propose(SPACE, mine, 1)
     assert [p.params for p in proposer.propose(SPACE, other, 1)] == [p.params for p in fresh(proposer, other, 1)]
     assert len(tpe._REPLAYS) == 1  # fresh() cleared them
+
+
+def test_keep_study_warms_the_study_that_propose_then_uses():
+    proposer = tpe.TPEProposer(OBJECTIVE, seed=5, n_startup_trials=2)
+    configs = [p.params for p in fresh(proposer, [], 8)]
+    history = [record(i + 1, dict(c)) for i, c in enumerate(configs)]
+    tpe._REPLAYS.clear()
+    tpe.keep_study(OBJECTIVE, SPACE, history)
+    (kept,) = tpe._REPLAYS.values()
+    assert kept.trained == 8
+    warm = proposer.propose(SPACE, history, 2)
+    assert list(tpe._REPLAYS.values()) == [kept] and kept.trained == 8  # nothing replayed again
+    assert [p.params for p in warm] == [p.params for p in fresh(proposer, history, 2)]

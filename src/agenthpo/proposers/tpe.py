@@ -100,6 +100,15 @@ _REPLAYS: OrderedDict[tuple, _Replay] = OrderedDict()
 _REPLAYED_STATES = (TrialState.FINISHED, TrialState.FAILED, TrialState.PRUNED)
 
 
+def keep_study(objective: Objective, space: SearchSpace, history: Sequence[TrialRecord]) -> None:
+    """Bring the kept Optuna study of this history up to date without proposing: a process that forks
+    Creator steps (the local runner's warm worker) calls it first, so that each child starts warm."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _replayed(objective, space, {p.name: _distribution(p) for p in space}, history)
+
+
 def _replayed(objective: Objective, space: SearchSpace, distributions: dict,
               history: Sequence[TrialRecord]) -> tuple[Any, int]:
     """(the Optuna study holding the history's ended trials in order, how many it holds)."""
