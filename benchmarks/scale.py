@@ -1,7 +1,8 @@
 """The Creator step at scale (`make bench-scale`): stores of 100, 1,000 and 10,000 finished trials.
 
-Each store is a Branin study in its own SQLite file whose trials are written as the training and analysis
-steps leave them (numbered, FINISHED, with their value, params, analysis and note), a minute apart. For
+Each store is a Branin study in its own SQLite file whose trials are written as the claims, training and
+analysis steps leave them (claimed, numbered, FINISHED, with their value, params, analysis and note), a
+minute apart. For
 each size it prints, in CPU seconds of this process (which is where SQLite works):
 - the history read by a fresh store (a new process's first look: every trial is read once), and by a
   warm one (what `tune`'s progress display pays per look, every 0.5 s);
@@ -33,6 +34,7 @@ import warnings
 from pathlib import Path
 
 from agenthpo.tracking import MlflowStudyStore
+from agenthpo.tracking.claims import trial_claim_name
 from mlflow.entities import Metric, Param, RunTag
 
 from agenthpo import names, study
@@ -58,7 +60,8 @@ def make_spec(uri: str, trials: int):
 
 
 def build(spec, trials: int) -> tuple[MlflowStudyStore, str]:
-    """A study of `trials` finished and analysed trials, started a minute apart (the last 10 minutes ago)."""
+    """A study of `trials` finished and analysed trials, started a minute apart (the last 10 minutes ago),
+    each with its claim (`agenthpo.tracking.claims`), as `tune` leaves them."""
     import numpy as np
 
     store = MlflowStudyStore(spec.tracking_uri)
@@ -80,6 +83,7 @@ def build(spec, trials: int) -> tuple[MlflowStudyStore, str]:
                                                    Metric(names.TRAIN_SECONDS, 0.01, began, 0)],
                          params=[Param("x1", str(x1)), Param("x2", str(x2))])
         client.set_terminated(run.info.run_id, "FINISHED", end_time=began + 1000)
+        store.book.create_once(trial_claim_name(study_id, number), {names.CLAIM_RUN: run.info.run_id})
     return store, study_id
 
 

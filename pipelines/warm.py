@@ -93,6 +93,8 @@ def _refresh(message: dict, tracking_uri: str, studies: set[str]) -> None:
             studies.add(json.loads(study_json)["study_id"])
         store = store_for(tracking_uri)
         histories = {study_id: store.history(study_id) for study_id in studies}
+        for study_id in studies:  # the claims too: a Creator step checks them twice
+            store.book.trial_claims(study_id)
         if message["body"] == "creator" and study_json:
             from agenthpo.proposers.tpe import keep_study
             from agenthpo.spec import StudySpec
