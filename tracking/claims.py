@@ -72,24 +72,27 @@ class ClaimBook:
         return dict(tags)
 
     def trial_claims(self, study_id: str) -> dict[int, str]:
-        """Claimed trial number -> the run that claimed it (the claims made since the last look are read)."""
+        """Claimed trial number -> the run that claimed it (after the first look, only new numbers are asked)."""
         return self._claims.setdefault(study_id, ClaimsSeen()).refresh(
-            lambda since: self._search_claims(study_id, since))
+            lambda: self._search_claims(study_id), lambda number: self._claim_of(study_id, number))
 
     def forget(self, study_id: str) -> None:
         self._claims.pop(study_id, None)
 
-    def _search_claims(self, study_id: str, since: int | None) -> list[tuple[int, str, int]]:
+    def _claim_of(self, study_id: str, number: int) -> str | None:
+        found = self.client.get_experiment_by_name(trial_claim_name(study_id, number))
+        return None if found is None else found.tags.get(names.CLAIM_RUN)
+
+    def _search_claims(self, study_id: str) -> list[tuple[int, str]]:
         prefix = trial_claim_name(study_id, 0)[:-1]
-        created = "" if since is None else f" and creation_time >= {int(since)}"
         found, token = [], None
         while True:
             page = self.client.search_experiments(view_type=ViewType.ALL, max_results=1000, page_token=token,
-                                                  filter_string=f"name LIKE '{prefix}%'{created}")
+                                                  filter_string=f"name LIKE '{prefix}%'")
             for experiment in page:
                 number = experiment.name[len(prefix):]
                 if experiment.name.startswith(prefix) and number.isdigit() and names.CLAIM_RUN in experiment.tags:
-                    found.append((int(number), experiment.tags[names.CLAIM_RUN], experiment.creation_time))
+                    found.append((int(number), experiment.tags[names.CLAIM_RUN]))
             token = page.token
             if not token:
                 return found

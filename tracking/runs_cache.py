@@ -68,21 +68,28 @@ class TrialRuns:
 
 
 class ClaimsSeen:
-    """A study's trial claims as last read: a claim never changes once made, so each look asks only for
-    the claims created since the newest one seen (less CLOCK_SLACK_MS)."""
+    """A study's trial claims as last read. A claim never changes once made, and claims are dense: a Creator
+    claims the number after the highest it saw, and every number below a claim was claimed first. So the
+    first look reads them all, and each later one asks only for the numbers past the highest seen, one by
+    one, until one is not claimed (no clock involved)."""
 
     def __init__(self) -> None:
         self.claims: dict[int, str] = {}
-        self.newest: int | None = None
+        self.listed = False
         self._lock = threading.Lock()
 
-    def refresh(self, search: Callable[[int | None], Iterable[tuple[int, str, int]]]) -> dict[int, str]:
-        """`search(since)` gives (number, run id, creation time) of the claims made at or after `since`."""
+    def refresh(self, search: Callable[[], Iterable[tuple[int, str]]],
+                lookup: Callable[[int], str | None]) -> dict[int, str]:
+        """`search()` gives (number, run id) of every claim; `lookup(number)` the run that claimed `number`,
+        None when nobody has."""
         with self._lock:
-            since = None if self.newest is None else self.newest - CLOCK_SLACK_MS
-            for number, run_id, created in search(since):
+            if not self.listed:
+                self.claims.update(search())
+                self.listed = True
+            number = max(self.claims, default=0) + 1
+            while (run_id := lookup(number)) is not None:
                 self.claims[number] = run_id
-                self.newest = max(self.newest or 0, created or 0)
+                number += 1
             return dict(self.claims)
 
 

@@ -1,5 +1,5 @@
-"""History reads cost O(new or changed trials): a store reads each settled trial run once, and still sees
-every change a fresh store sees (new trials, ends, analyses, slots given back, claims)."""
+"""History reads cost O(new or changed trials): a store reads each settled trial run and each claim once,
+and still sees every change a fresh store sees (new trials, ends, analyses, slots given back, claims)."""
 
 import pytest
 from agenthpo.tracking import MlflowStudyStore
@@ -112,8 +112,13 @@ def test_the_views_ask_only_for_what_is_new():
     assert {r.info.run_id for r in view.refresh(search, runs.get)} == {"a", "b"}
     assert asked == [None, 1_000_500 - CLOCK_SLACK_MS] and set(view.settled) == {"a", "b"}
 
-    claims, seen = [(1, "a", 5_000_000)], ClaimsSeen()
-    assert seen.refresh(lambda since: [c for c in claims if since is None or c[2] >= since]) == {1: "a"}
-    claims.append((2, "b", 5_000_001))
-    assert seen.refresh(lambda since: [c for c in claims if since is None or c[2] >= since]) == {1: "a", 2: "b"}
-    assert seen.newest == 5_000_001
+    claims, seen, asked = {1: "a"}, ClaimsSeen(), []
+
+    def lookup(number):
+        asked.append(number)
+        return claims.get(number)
+
+    assert seen.refresh(lambda: list(claims.items()), lookup) == {1: "a"}
+    claims.update({2: "b", 3: "c"})
+    assert seen.refresh(lambda: pytest.fail("listed again"), lookup) == {1: "a", 2: "b", 3: "c"}
+    assert asked == [2, 2, 3, 4]  # after the first listing, only the numbers past the highest seen
