@@ -27,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from agenthpo import names
 from agenthpo.slots import Claim, current_driver, is_stale, slots_taken
 from agenthpo.trial import Proposal, TrialRecord, TrialState
+from agenthpo.trial_events import announce
 
 ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 ENDED = (TrialState.FINISHED, TrialState.FAILED, TrialState.PRUNED, TrialState.INTERRUPTED, TrialState.STOPPED)
@@ -244,6 +245,7 @@ class SlotsMixin:
         self.client.log_batch(trial_id, tags=[RunTag(names.STATE, TrialState.INTERRUPTED.value),
                                               RunTag(names.NOTE, f"**Interrupted**: {why}. Not counted.")])
         self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.INTERRUPTED])
+        announce(trial_id, "interrupted")
         return True
 
     def fail_running(self, study_id: str, error: str, driver: str | None = None) -> list[int]:

@@ -17,6 +17,7 @@ from mlflow.entities import Metric, RunTag
 from agenthpo import names
 from agenthpo.pruning import Peer
 from agenthpo.trial import TrialState
+from agenthpo.trial_events import announce
 
 _ENDED_WITH_CURVES = (TrialState.FINISHED.value, TrialState.PRUNED.value)
 
@@ -58,3 +59,4 @@ class PruningMixin:
             RunTag(names.PRUNED_STEP, str(int(step))), RunTag(names.PRUNED_REASON, _clip(reason)),
         ])
         self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.PRUNED])  # type: ignore[attr-defined]
+        announce(trial_id, "pruned")

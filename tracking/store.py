@@ -52,6 +52,7 @@ from mlflow.exceptions import MlflowException
 from agenthpo import names
 from agenthpo.spec import StudySpec
 from agenthpo.trial import Proposal, TrialRecord, TrialState
+from agenthpo.trial_events import announce
 
 TAG_LIMIT = 8000  # MLflow cuts tag values here; longer texts go to artifacts
 NOTE, PARENT = names.NOTE, names.PARENT
@@ -260,6 +261,7 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
         self.client.log_batch(trial_id, tags=[RunTag(names.VALUE, repr(float(value))),
                                               RunTag(names.STATE, TrialState.FINISHED.value)])
         self.client.set_terminated(trial_id, status="FINISHED")
+        announce(trial_id, "finished")
 
     def fail_trial(self, trial_id: str, error: str, curves: Mapping[str, Sequence[tuple[int, float]]],
                    train_seconds: float) -> None:
@@ -275,6 +277,7 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
             RunTag(names.STATE, TrialState.FAILED.value), RunTag(names.ERROR, _clip(first_line)),
         ])
         self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.FAILED])
+        announce(trial_id, "failed")
 
     def curves(self, trial_id: str) -> dict[str, list[tuple[int, float]]]:
         run = self.client.get_run(trial_id)
@@ -297,6 +300,7 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
         tags = [RunTag(names.ANALYSIS, _clip(json.dumps(facts))), RunTag(NOTE, _clip(note))]
         quality = [RunTag(names.LLM_QUALITY, _clip(str(facts["llm_quality"])))] if "llm_quality" in facts else []
         self.client.log_batch(trial_id, tags=tags + quality)
+        announce(trial_id, "analysed")
 
     # -- reports -----------------------------------------------------------------------------------
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],

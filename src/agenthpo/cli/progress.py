@@ -1,4 +1,8 @@
-"""One line per trial while `agenthpo tune` runs, and which LLM call it waits for (a local model may take minutes)."""
+"""One line per trial while `agenthpo tune` runs, and which LLM call it waits for (a local model may take minutes).
+
+The history is read when a trial event says a record changed (`agenthpo.trial_events`), and otherwise only
+every FALLBACK_SECONDS (another driver's trials): at 10,000 trials a read every tick would hold a core.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 
 from agenthpo.llm.waiting import read_status
 from agenthpo.spec import StudySpec
+from agenthpo.trial_events import FALLBACK_SECONDS, TrialEvents
 
 WAIT_SHOWN_AFTER = 5.0  # seconds of an LLM call before it is shown
 WAIT_REPEAT_EVERY = 30.0  # not on a terminal: one more line per this many seconds of the same call
@@ -18,10 +23,12 @@ class ProgressPrinter(threading.Thread):
     """Prints one line per trial as its result lands in MLflow (the pipeline runs in subprocesses)."""
 
     def __init__(self, spec: StudySpec, store, study_id: str, interval: float = 0.5,
-                 llm_status: str | Path | None = None):
+                 llm_status: str | Path | None = None, events: str | Path | None = None):
         super().__init__(daemon=True)
         self.spec, self.store, self.study_id, self.interval = spec, store, study_id, interval
         self.llm_status = Path(llm_status) if llm_status else None  # `agenthpo.llm.waiting`'s status file
+        self.events = TrialEvents(events) if events else None  # None: the history is read at every tick
+        self.next_read = time.monotonic() + FALLBACK_SECONDS
         self.wait_line = ""  # on a terminal: the waiting line shown now (rewritten in place)
         self.wait_printed: tuple[str, float, float] | None = None  # elsewhere: (agent, started, elapsed) last printed
         # Captured now: the lines go where tune's own output goes.
@@ -47,10 +54,12 @@ class ProgressPrinter(threading.Thread):
     def poll(self) -> None:
         from agenthpo.trial import TrialState
 
-        try:
-            history = self.store.history(self.study_id)
-        except Exception:  # a busy SQLite file: try again at the next tick
-            history = []
+        history = []
+        if self._news():
+            try:
+                history = self.store.history(self.study_id)
+            except Exception:  # a busy SQLite file: try again at the next tick
+                self.next_read = 0.0
         objective = self.spec.objective
         for trial in history:
             if trial.number in self.shown:
@@ -74,6 +83,15 @@ class ProgressPrinter(threading.Thread):
                 print(f"{head} {trial.state.value:<8} {trial.error[:100]}", file=self.out, flush=True)
         if not self.stopping.is_set():
             self._show_waiting()
+
+    def _news(self) -> bool:
+        """Whether to read the history now: an event came, the slow look is due, or this is the last look."""
+        now = time.monotonic()
+        changed = self.events is None or self.events.changed()
+        if changed or now >= self.next_read or self.stopping.is_set():
+            self.next_read = now + FALLBACK_SECONDS
+            return True
+        return False
 
     def _show_waiting(self) -> None:
         status = read_status(self.llm_status) if self.llm_status else None

@@ -30,6 +30,7 @@ from agenthpo.llm.waiting import STATUS_ENV
 from agenthpo.messages import StopKind
 from agenthpo.slots import current_driver
 from agenthpo.spec import DEFAULT_TRACKING_URI, StudySpec, parse_spec
+from agenthpo.trial_events import EVENTS_ENV
 
 
 class _Tune(_BaseCommand):
@@ -136,9 +137,11 @@ class _Session:
         log_path = workdir / "logs" / f"{spec.name}.log"
         # The LLM call running now, in any step (they inherit the variable): shown while it waits.
         llm_status = workdir / "logs" / f"{spec.name}.{os.getpid()}.llm-status.json"
-        before = os.environ.get(STATUS_ENV)
-        os.environ[STATUS_ENV] = str(llm_status)
-        self.progress = ProgressPrinter(spec, store, study_id, llm_status=llm_status)
+        events = llm_status.with_name(f"{spec.name}.{os.getpid()}.trial-events")
+        events.unlink(missing_ok=True)
+        before = {name: os.environ.get(name) for name in (STATUS_ENV, EVENTS_ENV)}
+        os.environ[STATUS_ENV], os.environ[EVENTS_ENV] = str(llm_status), str(events)
+        self.progress = ProgressPrinter(spec, store, study_id, llm_status=llm_status, events=events)
         self.progress.start()
 
         def report_failure(exc, crashed: list[int]) -> None:
@@ -157,10 +160,12 @@ class _Session:
             reported = study.report_study(spec, store, study_id)  # its final analysis is shown waiting too
         finally:
             self.progress.stop(wait=30.0)  # a poll stuck retrying through an outage is left behind
-            if before is None:
-                os.environ.pop(STATUS_ENV, None)
-            else:
-                os.environ[STATUS_ENV] = before
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            events.unlink(missing_ok=True)
         wall = time.perf_counter() - started
         history = store.history(study_id)
         mine = store.opened_by(study_id, current_driver())  # this driver's trials: no session counts another's
