@@ -32,7 +32,7 @@ from agenthpo.report import build_report
 from agenthpo.slots import STEP_RETRIES, Claim, become_driver, current_driver, heartbeats, poll_seconds, recorded_result
 from agenthpo.spec import StudySpec
 from agenthpo.study_summary import final_analysis, llm_totals, study_summary
-from agenthpo.tasks import TrialContext, load_task, objective_value, with_defaults
+from agenthpo.tasks import Task, TrialContext, load_task, objective_value, with_defaults
 from agenthpo.tasks.contracts import ContractReport, data_fingerprint, enforce
 from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
 
@@ -213,11 +213,12 @@ def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal 
                                               "so that all of them begin from the same point")
 
 
-def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trained:
+def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, task: Task | None = None) -> Trained:
     """The Executor's training step. Any failure of the task becomes a FAILED trial, not an exception;
     so does a train() past `budget.trial_timeout` ("timed out after N s"). A failure to record the
     result (the tracking server still down after the retries) is not the task's: it fails the step,
-    and the driver marks the trial INTERRUPTED (`agenthpo.faults`)."""
+    and the driver marks the trial INTERRUPTED (`agenthpo.faults`). `task`: the spec's plug-in unless given
+    (the Python API's `optimize(fn)` trains the user's function)."""
     from agenthpo import faults
 
     if not config.proposed:
@@ -228,7 +229,7 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trai
     started = time.perf_counter()
     faults.note(trial_id, faults.STARTED)
     try:
-        task = load_task(spec.task)
+        task = task if task is not None else load_task(spec.task)
         ctx.on_report = monitor_for(spec, task, lambda metric, known: store.peer_curves(
             config.study_id, metric, known | {trial_id}))
         # A hyperparameter the space leaves out trains with the plug-in's default for it.
@@ -241,7 +242,7 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trai
         faults.note(trial_id, faults.TRAINED)
         with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
             store.prune_trial(trial_id, pruned.step, pruned.reason, ctx.curves, seconds,
-                              _curves_plot(spec, ctx, number, folder), reads=_reads(ctx))
+                              curves_plot(spec, ctx, number, folder), reads=_reads(ctx))
         return Trained(TrialState.PRUNED, number, trial_id, reason=pruned.reason, train_seconds=seconds)
     except Exception as exc:  # a crashed trial is a recorded result
         seconds = time.perf_counter() - started
@@ -256,11 +257,11 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trai
     with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
         reads = _reads(ctx)
         store.finish_trial(trial_id, value, {**metrics, spec.objective.metric: value, **reads}, ctx.curves,
-                           seconds, _curves_plot(spec, ctx, number, folder))
+                           seconds, curves_plot(spec, ctx, number, folder))
     return Trained(TrialState.FINISHED, number, trial_id, value=value, train_seconds=seconds)
 
 
-def _curves_plot(spec: StudySpec, ctx: TrialContext, number: int, folder: str) -> Path | None:
+def curves_plot(spec: StudySpec, ctx: TrialContext, number: int, folder: str) -> Path | None:
     if not ctx.curves:
         return None
     from agenthpo.plots import plot_curves
@@ -274,7 +275,7 @@ def _reads(ctx: TrialContext) -> dict[str, float]:
     return {names.PRUNER_READS: float(monitor.peers.reads)} if isinstance(monitor, PruningMonitor) else {}
 
 
-def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Trained:
+def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig, task: Task | None = None) -> Trained:
     """The training step as a pipeline (or `run_inprocess`) runs it: `train_trial` with a heartbeat, once.
 
     A trial already FINISHED or FAILED (a retried step) is not trained again: its recorded result is
@@ -285,7 +286,7 @@ def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Train
     information only: STOPPED is returned.
     """
     if not config.proposed:
-        return train_trial(spec, store, config)
+        return train_trial(spec, store, config, task)
     recorded = store.trial(config.trial_id)
     if recorded is None or recorded.state not in (TrialState.RUNNING, TrialState.PROPOSED):
         return recorded_result(config, recorded)
@@ -296,7 +297,7 @@ def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig) -> Train
         store.fail_trial(config.trial_id, error, {}, 0.0)
         return Trained(TrialState.FAILED, config.number, config.trial_id, error=error)
     with heartbeats(store, config.trial_id):
-        trained = train_trial(spec, store, config)
+        trained = train_trial(spec, store, config, task)
     recorded = store.trial(config.trial_id)  # marked INTERRUPTED while it trained: its result came late
     if recorded is not None and recorded.state == TrialState.INTERRUPTED:
         return recorded_result(config, recorded)

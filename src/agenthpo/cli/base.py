@@ -11,6 +11,7 @@ from agenthpo.llm.client import LLMAuthError
 from agenthpo.redact import install, redact
 from agenthpo.spec import StudySpec, load_spec
 from agenthpo.tasks.contracts import DataContractError
+from agenthpo.tasks.python_function import PYTHON_TASK
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -78,6 +79,10 @@ def _cron(text: str) -> str:
 def _load(args: argparse.Namespace) -> StudySpec:
     """The spec named by `args.spec`, with the command line's --trials, --proposer and --tracking-uri."""
     spec = load_spec(args.spec)
+    if spec.task == PYTHON_TASK:
+        raise FieldError("task", f"'{PYTHON_TASK}': such a study is trained by your own function from Python "
+                                 f"(agenthpo.load_study({spec.name!r}, ...).optimize(fn), or ask()/tell()); "
+                                 f"commands run a task plug-in: name one (`agenthpo tasks` lists them)")
     if getattr(args, "trials", None) or getattr(args, "proposer", None) or getattr(args, "tracking_uri", None):
         spec = spec.with_overrides(trials=args.trials, proposer=getattr(args, "proposer", None),
                                    tracking_uri=args.tracking_uri)

@@ -34,6 +34,8 @@ TASKS: dict[str, str] = {
     "rosenbrock": "agenthpo.tasks.analytic:ROSENBROCK",
     "ackley": "agenthpo.tasks.analytic:ACKLEY",
     "himmelblau": "agenthpo.tasks.analytic:HIMMELBLAU",
+    # Trained by the user's own function through the Python API (agenthpo.api), not by a plug-in.
+    "python": "agenthpo.tasks.python_function:OWN_CODE",
 }
 
 
