@@ -141,7 +141,7 @@ def test_create_load_and_resume(sqlite_uri):
 
 def test_the_best_of_an_empty_study_says_why(sqlite_uri):
     with pytest.raises(ValueError, match="no finished trial yet"):
-        make(sqlite_uri).best_trial
+        _ = make(sqlite_uri).best_trial
 
 
 def test_tune_refuses_a_python_study_and_says_how_to_run_it(tmp_path, sqlite_uri):
