@@ -314,6 +314,16 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
                                     *([RunTag(names.LLM_QUALITY, _clip(quality))] if quality else [])])
         self.client.set_terminated(study_id, status="FAILED" if stopped else "FINISHED")
 
+    def stored_report(self, study_id: str) -> str:
+        """The report the report step last wrote on the study run ('' before any)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                return Path(self.client.download_artifacts(study_id, "report.md", folder)).read_text()
+            except (MlflowException, OSError):
+                return ""
+
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         stamp = _now_ms()
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])

@@ -33,6 +33,11 @@ class Influence:
             return f"no clear trend (rank correlation {self.value:+.2f})"
         trend = "larger values did better" if self.value > 0 else "smaller values did better"
         return f"{trend} (rank correlation {self.value:+.2f})"
+# How the report step marks the LLM's final analysis (or why it was left out), so that `agenthpo report`
+# can find it again in the stored report.
+FINAL_HEADING = "## Final analysis (LLM)"
+SET_ASIDE = "*The LLM's final analysis was set aside:"
+
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -138,3 +143,13 @@ def build_report(name: str, space: SearchSpace, history: Sequence[TrialRecord], 
         lines += [f"- trial {t.number}: {t.error.strip().splitlines()[-1][:300]}" for t in failures]
         lines.append("")
     return "\n".join(lines)
+
+
+def final_section(stored: str) -> str:
+    """The LLM's final analysis (heading included) or the line saying why it was set aside, from a stored
+    report; '' when it has neither (no LLM, or no report written yet)."""
+    for marker in (FINAL_HEADING, SET_ASIDE):
+        at = stored.find(marker)
+        if at >= 0:
+            return stored[at:].strip()
+    return ""

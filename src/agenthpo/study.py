@@ -28,7 +28,7 @@ from agenthpo.messages import BestTrial, Reported, Round, StopKind, StudyOpened,
 from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.proposers.base import with_pending
 from agenthpo.pruning import Peer, PruningMonitor, TrialPruned, monitor_for
-from agenthpo.report import build_report
+from agenthpo.report import FINAL_HEADING, SET_ASIDE, build_report
 from agenthpo.slots import STEP_RETRIES, Claim, become_driver, current_driver, heartbeats, poll_seconds, recorded_result
 from agenthpo.spec import StudySpec
 from agenthpo.study_summary import final_analysis, llm_totals, study_summary
@@ -327,9 +327,9 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> Reported:
     if spec.uses_llm:
         analysis, final_usage, checked = final_analysis(spec, history)
         if analysis and checked.ok:
-            markdown += "\n## Final analysis (LLM)\n\n" + analysis + "\n"
+            markdown += f"\n{FINAL_HEADING}\n\n" + analysis + "\n"
         elif analysis:  # the deterministic report stands alone; the reader learns why
-            markdown += f"\n*The LLM's final analysis was set aside: {checked.describe()}.*\n"
+            markdown += f"\n{SET_ASIDE} {checked.describe()}.*\n"
         quality = tag_value({"final": checked}) if analysis else ""
         summary.update(llm_totals(spec, history, final_usage))
     with tempfile.TemporaryDirectory() as folder:
