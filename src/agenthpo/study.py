@@ -33,7 +33,7 @@ from agenthpo.slots import STEP_RETRIES, Claim, become_driver, current_driver, h
 from agenthpo.spec import StudySpec
 from agenthpo.study_summary import final_analysis, llm_totals, study_summary
 from agenthpo.tasks import Task, TrialContext, load_task, objective_value, with_defaults
-from agenthpo.tasks.contracts import ContractReport, data_fingerprint, enforce
+from agenthpo.tasks.contracts import contract_reports, data_fingerprint, enforce
 from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
 
 Curves = Mapping[str, Sequence[tuple[int, float]]]
@@ -119,11 +119,7 @@ def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task,
     fingerprint = data_fingerprint(spec)
     if store.contract_fingerprint(study_id) == fingerprint:
         return
-    try:
-        reports = check(ctx)
-    except (OSError, ValueError) as exc:  # missing or unreadable data: a failed contract, said plainly
-        reports = [ContractReport(table=str(spec.data or spec.task), checked=0, rows=0,
-                                  failures=(f"cannot read the data: {exc}",))]
+    reports = contract_reports(spec, task, ctx)
     if not reports:
         return  # the task has no contract (TaskPlugin's default): nothing to record
     store.write_contract(study_id, [r.to_json() for r in reports], fingerprint)

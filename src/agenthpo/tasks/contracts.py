@@ -132,6 +132,19 @@ def validate_frame(table: str, frame, expectations: Sequence[Expectation]) -> Co
     return ContractReport(table=table, checked=len(expectations), rows=int(len(frame)), failures=failures)
 
 
+def contract_reports(spec, task, ctx) -> list[ContractReport]:
+    """The task's data contract on the spec's data (nothing recorded); [] for a task without one. Missing
+    or unreadable data is a failed contract, said plainly."""
+    check = getattr(task, "check_data", None)
+    if check is None:
+        return []
+    try:
+        return list(check(ctx))
+    except (OSError, ValueError) as exc:
+        return [ContractReport(table=str(spec.data or spec.task), checked=0, rows=0,
+                               failures=(f"cannot read the data: {exc}",))]
+
+
 def enforce(source: str, reports: Sequence[ContractReport]) -> None:
     if any(not r.passed for r in reports):
         raise DataContractError(source, reports)
