@@ -38,7 +38,8 @@ def test_check_fails_on_data_that_breaks_the_contract(tmp_path, water_csv):
     broken.write_text("\n".join([lines[0], *lines[1:5], ",".join(row), *lines[6:]]) + "\n")
     result = run_cli("check", spec_on(tmp_path, broken), cwd=tmp_path)
     assert result.returncode == 1
-    assert "FAILED (1)" in result.stdout and "ph" in result.stdout and "ready:" not in result.stdout
+    assert "FAILED (1)" in result.stdout and "ready:" not in result.stdout
+    assert "column='ph'" in result.stdout and "e.g. [19.5] at data row(s) [5]" in result.stdout
 
 
 def test_check_refuses_a_bad_spec_naming_the_field(tmp_path, water_csv):

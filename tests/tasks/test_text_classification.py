@@ -127,8 +127,9 @@ def test_contract_passes_on_sst2_and_rejects_broken_copies(sst2, tmp_path):
     train, dev = TEXT_CLASSIFICATION.check_data(TrialContext(str(broken), {"labels": [0, 1]}))
     assert train.failures == (
         "expect_column_values_to_be_in_set(column='label', value_set=['0', '1']): 1 unexpected value(s), "
-        "e.g. ['2']",
-        "expect_column_values_to_not_be_null(column='sentence'): 1 unexpected value(s), e.g. [nan]",
+        "e.g. ['2'] at data row(s) [300]",  # the header and 299 rows before it
+        "expect_column_values_to_not_be_null(column='sentence'): 1 unexpected value(s), e.g. [nan] at data row(s) "
+        "[301]",
     )
     assert dev.failures == ("expect_table_row_count_to_be_between(min_value=10): observed 1",)
 

@@ -47,6 +47,7 @@ class _Check(_BaseCommand):
             profile = getattr(task, "profile", None)
             lines = json.dumps(profile(ctx) if profile else {}, indent=2, default=str).splitlines()
             more = len(lines) - PROFILE_LINES
-            print("profile:\n" + "\n".join(lines[:PROFILE_LINES]) + (f"\n  ... ({more} more lines)" if more > 0 else ""))
+            tail = f"\n  ... ({more} more lines)" if more > 0 else ""
+            print("profile:\n" + "\n".join(lines[:PROFILE_LINES]) + tail)
         print(f"ready: agenthpo tune {args.spec}")
         return EXIT_OK

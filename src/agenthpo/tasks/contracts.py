@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ def _class_name(kind: str) -> str:
     return "Expect" + "".join(part.capitalize() for part in kind.split("_"))
 
 
-def _failure_text(expectation: Expectation, result: Any) -> str:
+def _failure_text(expectation: Expectation, result: Any, file_rows: bool) -> str:
     details = dict(result.result or {})
     text = expectation.describe()
     if result.exception_info and result.exception_info.get("raised_exception"):
@@ -98,14 +99,21 @@ def _failure_text(expectation: Expectation, result: Any) -> str:
     if "unexpected_count" in details:
         examples = details.get("partial_unexpected_list") or []
         shown = f", e.g. {examples[:_EXAMPLES]!r}" if examples else ""
-        return f"{text}: {details['unexpected_count']} unexpected value(s){shown}"
+        # The frame's index is the row's position in its file (read_csv's RangeIndex): counted from 1, as a
+        # person counts rows, the header not counted.
+        rows = [int(i) + 1 for i in details.get("partial_unexpected_index_list") or []
+                if isinstance(i, numbers.Integral)] if file_rows else []
+        where = f" at data row(s) {rows[:_EXAMPLES]}" if rows else ""
+        return f"{text}: {details['unexpected_count']} unexpected value(s){shown}{where}"
     if "observed_value" in details:
         return f"{text}: observed {details['observed_value']!r}"
     return text
 
 
-def validate_frame(table: str, frame, expectations: Sequence[Expectation]) -> ContractReport:
-    """Run the expectations on a pandas DataFrame with an in-memory great-expectations context."""
+def validate_frame(table: str, frame, expectations: Sequence[Expectation], file_rows: bool = False
+                   ) -> ContractReport:
+    """Run the expectations on a pandas DataFrame with an in-memory great-expectations context. `file_rows`:
+    the frame's rows are a file's data rows, in order (a CSV as read): failures say which rows."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -125,9 +133,10 @@ def validate_frame(table: str, frame, expectations: Sequence[Expectation]) -> Co
             raise ValueError(f"expectation {expectation.kind!r} is not a great-expectations expectation") from None
         # The index in meta ties each result to its expectation: results do not keep the suite's order.
         suite.add_expectation(kind(**expectation.kwargs, meta={"agenthpo_index": index}))
-    outcome = batch.validate(suite)
+    outcome = batch.validate(suite, result_format={"result_format": "SUMMARY",
+                                                   "partial_unexpected_count": _EXAMPLES})
     results = sorted(outcome.results, key=lambda r: r.expectation_config.meta["agenthpo_index"])
-    failures = tuple(_failure_text(expectation, result)
+    failures = tuple(_failure_text(expectation, result, file_rows)
                      for expectation, result in zip(expectations, results, strict=True) if not result.success)
     return ContractReport(table=table, checked=len(expectations), rows=int(len(frame)), failures=failures)
 

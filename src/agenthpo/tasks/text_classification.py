@@ -293,7 +293,7 @@ class TextClassificationTask(TaskPlugin):
             if has_text:
                 expectations += [expect("column_values_to_not_be_null", column=text),
                                  expect("column_value_lengths_to_be_between", column=text, min_value=1)]
-            reports.append(validate_frame(path.name, frame, expectations + extra))
+            reports.append(validate_frame(path.name, frame, expectations + extra, file_rows=True))
         return reports
 
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:

@@ -140,7 +140,7 @@ class XGBoostTabularTask(TaskPlugin):
             expectations.append(expect("column_values_to_be_in_type_list", column=target,
                                        type_list=["float64", "float32", "int64", "int32"]))
         expectations += user_expectations(ctx.option(EXPECTATIONS))
-        return [validate_frame(Path(ctx.data).name, frame, expectations)]
+        return [validate_frame(Path(ctx.data).name, frame, expectations, file_rows=True)]
 
     def profile(self, ctx: TrialContext) -> dict[str, Any]:
         """The dataset as the Creator's background describes it (computed once per study)."""
