@@ -25,9 +25,7 @@ from agenthpo.tasks.options import (
     one_of,
 )
 
-# The plug-ins (task 'python' is the user's own function, trained through the Python API: nothing declared).
-PLUG_INS = [name for name in TASKS if name != "python"]
-DECLARED = [*PLUG_INS, "fault_tasks:QUADRATIC"]
+DECLARED = [*TASKS, "fault_tasks:QUADRATIC"]
 # Reads the code does only for the other instance of the same class (xgboost: labels is classification's).
 OTHER_INSTANCE_READS = {("xgboost-regression", "labels")}
 # The machinery itself, which reads every option by its declaration.
@@ -166,8 +164,6 @@ def test_check_task_imports_no_training_stack():
     code = ("import sys\nfrom agenthpo.tasks import TASKS, check_task, load_task\n"
             "for name in TASKS:\n"
             "    task = load_task(name)\n"
-            "    if name == 'python':\n"
-            "        continue  # trained by the user's function: no declarations\n"
             "    given = {'target': 'y'} if name.startswith('xgboost') else {}\n"
             "    check_task(name, given, task.default_objective.metric)\n"
             "heavy = [m for m in ('torch', 'xgboost', 'pandas', 'transformers', 'timm', 'torch_geometric', "
@@ -271,7 +267,7 @@ def _option_reads(module: str) -> tuple[list[Option], list[str]]:
     return reads, problems
 
 
-@pytest.mark.parametrize("name", PLUG_INS)
+@pytest.mark.parametrize("name", TASKS)
 def test_every_option_a_plug_in_reads_is_declared_and_every_declared_one_is_read(name):
     task = load_task(name)
     module = TASKS[name].split(":")[0]

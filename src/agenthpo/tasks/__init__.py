@@ -16,6 +16,7 @@ from agenthpo.errors import FieldError, did_you_mean
 from agenthpo.space import Scalar, SearchSpace
 from agenthpo.tasks.base import Task, TaskPlugin, TrialContext, objective_value
 from agenthpo.tasks.options import Option
+from agenthpo.tasks.python_function import OWN_CODE, PYTHON_TASK
 
 # The paper's twelve tasks (its Table 1) map onto these plug-ins; see examples/ for one spec each.
 TASKS: dict[str, str] = {
@@ -34,17 +35,18 @@ TASKS: dict[str, str] = {
     "rosenbrock": "agenthpo.tasks.analytic:ROSENBROCK",
     "ackley": "agenthpo.tasks.analytic:ACKLEY",
     "himmelblau": "agenthpo.tasks.analytic:HIMMELBLAU",
-    # Trained by the user's own function through the Python API (agenthpo.api), not by a plug-in.
-    "python": "agenthpo.tasks.python_function:OWN_CODE",
 }
 
 
 def load_task(name: str) -> Task:
     """The plug-in a spec's `task` names; FieldError at `task` when there is none (no traceback of the import)."""
+    if name == PYTHON_TASK:  # the user's own function (Python API): not a plug-in, nothing to import
+        return OWN_CODE
     target = TASKS.get(name, name) if isinstance(name, str) else name
     if not isinstance(target, str) or ":" not in target:
         raise FieldError("task", f"unknown task {name!r}{did_you_mean(name, TASKS)}; the built-in tasks are "
-                                 f"{sorted(TASKS)}, or name a plug-in as 'package.module:attribute'")
+                                 f"{sorted(TASKS)}, or name a plug-in as 'package.module:attribute' ('{PYTHON_TASK}': "
+                                 f"your own function, trained through the Python API)")
     module_name, attribute = target.split(":", 1)
     try:
         module = importlib.import_module(module_name)

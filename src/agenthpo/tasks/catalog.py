@@ -10,6 +10,7 @@ from typing import Any
 
 from agenthpo.tasks import TASKS, TaskPlugin, load_task
 from agenthpo.tasks.options import Option
+from agenthpo.tasks.python_function import PYTHON_TASK
 
 
 def option_json(option: Option) -> dict[str, Any]:
@@ -42,7 +43,8 @@ def describe_task(name: str) -> dict[str, Any]:
 
 
 def all_tasks() -> list[dict[str, Any]]:
-    return [describe_task(name) for name in TASKS]
+    """The built-in plug-ins, then task 'python' (the user's own function, through the Python API)."""
+    return [describe_task(name) for name in [*TASKS, PYTHON_TASK]]
 
 
 __all__ = ["all_tasks", "describe_task", "option_json"]
