@@ -11,7 +11,7 @@ import json
 
 from agenthpo.components.runtime import dump, load, read_config
 
-from agenthpo import study
+from agenthpo import names, study
 from agenthpo.messages import StudyOpened, Trained
 from agenthpo.slots import current_driver
 
@@ -32,9 +32,31 @@ def creator(spec_json: str, study_json: str, config_path: str, slots: int = 0, j
     return result
 
 
-def train(spec_json: str, config_path: str, slot: int = -1) -> str:
+def train(spec_json: str, config_path: str, slot: int = -1, metrics_path: str = "") -> str:
+    """`metrics_path`: where to write the trial's KFP metrics (the step logs them on its Metrics output)."""
     spec, store = load(spec_json)
-    return dump(study.train_step(spec, store, read_config(config_path, slot)))
+    config = read_config(config_path, slot)
+    trained = study.train_step(spec, store, config)
+    if metrics_path:
+        with open(metrics_path, "w") as f:
+            json.dump(kfp_metrics(spec, store, trained), f)
+    return dump(trained)
+
+
+def kfp_metrics(spec, store, trained: Trained) -> dict[str, float]:
+    """What the Kubeflow UI compares runs by: the objective, training seconds and the Creator's tokens."""
+    if trained.trial_id == "":
+        return {}
+    metrics = {"trial": float(trained.number), names.TRAIN_SECONDS: float(trained.train_seconds or 0.0)}
+    if trained.value is not None:
+        metrics[spec.objective.metric] = float(trained.value)
+    record = store.trial(trained.trial_id)
+    if record is not None:
+        tokens = [record.metrics.get(names.usage_metric("creator", kind))
+                  for kind in (names.PROMPT_TOKENS, names.COMPLETION_TOKENS)]
+        if any(t is not None for t in tokens):
+            metrics["llm_tokens"] = float(sum(t or 0.0 for t in tokens))
+    return metrics
 
 
 def analyze(spec_json: str, config_path: str, trained_json: str, slot: int = -1) -> str:
@@ -43,9 +65,10 @@ def analyze(spec_json: str, config_path: str, trained_json: str, slot: int = -1)
     return dump(study.analyze_trial(spec, store, read_config(config_path, slot), trained))
 
 
-def report(spec_json: str, study_json: str, markdown_path: str) -> str:
+def report(spec_json: str, study_json: str, markdown_path: str, html_path: str = "") -> str:
     spec, store = load(spec_json)
-    result = study.report_study(spec, store, StudyOpened.from_json(json.loads(study_json)).study_id)
+    study_id = StudyOpened.from_json(json.loads(study_json)).study_id
+    result = study.report_study(spec, store, study_id, html_path=html_path)
     with open(markdown_path, "w") as f:
         f.write(result.markdown)
     return dump(result)

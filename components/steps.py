@@ -34,12 +34,20 @@ def creator(spec_json: str, study_json: str, config: dsl.Output[dsl.Artifact], s
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
-def train(spec_json: str, config: dsl.Input[dsl.Artifact], slot: int = -1) -> str:
+def train(spec_json: str, config: dsl.Input[dsl.Artifact], metrics: dsl.Output[dsl.Metrics], slot: int = -1) -> str:
     """The Executor's training: run the task with the configuration (the round's `slot`-th), log curves
-    and metrics. A retry never trains a trial that has a result (`study.train_step`)."""
+    and metrics. A retry never trains a trial that has a result (`study.train_step`). `metrics`: the
+    objective, training seconds and LLM tokens, for the Kubeflow UI's run comparison."""
+    import json
+    import tempfile
+
     from agenthpo.components.handoff import run_body
 
-    return run_body("train", spec_json=spec_json, config_path=config.path, slot=slot)
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as values:
+        result = run_body("train", spec_json=spec_json, config_path=config.path, slot=slot, metrics_path=values.name)
+        for name, value in json.loads(values.read() or "{}").items():
+            metrics.log_metric(name, value)
+    return result
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
@@ -51,10 +59,12 @@ def analyze(spec_json: str, config: dsl.Input[dsl.Artifact], trained_json: str, 
 
 
 @dsl.component(base_image=CONTROL_IMAGE, install_kfp_package=False)
-def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown],
+def report(spec_json: str, study_json: str, markdown: dsl.Output[dsl.Markdown], html: dsl.Output[dsl.HTML],
            previous: list = []) -> str:  # noqa: B006 (KFP reads the default; it is never mutated)
-    """The final report on the study run; also a Markdown artifact the Kubeflow UI renders. `previous`
-    is the fan-in of the last parallel round: it makes this step wait for it."""
+    """The final report on the study run; also Markdown and HTML artifacts the Kubeflow UI renders (the
+    HTML with the history and influence charts). `previous` is the fan-in of the last parallel round: it
+    makes this step wait for it."""
     from agenthpo.components.handoff import run_body
 
-    return run_body("report", spec_json=spec_json, study_json=study_json, markdown_path=markdown.path)
+    return run_body("report", spec_json=spec_json, study_json=study_json, markdown_path=markdown.path,
+                    html_path=html.path)

@@ -96,7 +96,7 @@ def _sequential(spec_json: str, opened: dsl.PipelineTask, trials: int) -> dsl.Pi
         trained = _uncached(steps.train(spec_json=spec_json, config=create.outputs["config"]),
                             f"trial-{number}-train")
         previous = _uncached(steps.analyze(spec_json=spec_json, config=create.outputs["config"],
-                                           trained_json=trained.output), f"trial-{number}-analyze")
+                                           trained_json=trained.outputs["Output"]), f"trial-{number}-analyze")
     return previous
 
 
@@ -108,7 +108,8 @@ def _rounds(spec_json: str, opened: dsl.PipelineTask, rounds: int, slots: int):
             trained = _uncached(steps.train(spec_json=spec_json, config=create.outputs["config"], slot=slot),
                                 f"round-{number}-train")
             analyzed = _uncached(steps.analyze(spec_json=spec_json, config=create.outputs["config"],
-                                               trained_json=trained.output, slot=slot), f"round-{number}-analyze")
+                                               trained_json=trained.outputs["Output"], slot=slot),
+                                f"round-{number}-analyze")
         fan_in = dsl.Collected(analyzed.output)
     return fan_in
 

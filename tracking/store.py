@@ -304,8 +304,10 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
 
     # -- reports -----------------------------------------------------------------------------------
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str, quality: str = "") -> None:
+                     stopped: str, quality: str = "", html: str = "") -> None:
         self.client.log_text(study_id, markdown, "report.md")
+        if html:  # MLflow's artifact view shows it as a page
+            self.client.log_text(study_id, html, "report.html")
         if plot is not None:
             self.client.log_artifact(study_id, str(plot))
         stamp = _now_ms()

@@ -1,4 +1,5 @@
-"""PNG figures for MLflow artifacts: a trial's learning curves and a study's optimisation history."""
+"""PNG figures for MLflow artifacts: a trial's learning curves, a study's optimisation history and the
+hyperparameters' estimated influence."""
 
 from __future__ import annotations
 
@@ -44,10 +45,13 @@ def plot_curves(curves: Mapping[str, Sequence[tuple[int, float]]], path: str | P
 def plot_history(history: Sequence[TrialRecord], objective: Objective, path: str | Path, title: str) -> Path:
     """Objective per trial (failed trials marked) and the best-so-far line."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = plt.subplots(figsize=(6.5 if len(history) <= 30 else 9.5, 3.8 if len(history) <= 30 else 5.0))
     ordered = sorted(history, key=lambda t: t.number)
     done = [t for t in ordered if t.state == TrialState.FINISHED]
-    ax.scatter([t.number for t in done], [t.value for t in done], label="trial", zorder=3)
+    # One colour per proposer (agent, its fallback, warm starts, start): whose proposals did well shows at once.
+    for source in sorted({t.source or "-" for t in done}):
+        mine = [t for t in done if (t.source or "-") == source]
+        ax.scatter([t.number for t in mine], [t.value for t in mine], label=source, zorder=3)
     best_x, best_y, best = [], [], None
     for t in done:
         if best is None or objective.better(t.value, best):
@@ -55,7 +59,7 @@ def plot_history(history: Sequence[TrialRecord], objective: Objective, path: str
         best_x.append(t.number)
         best_y.append(best)
     if best_x:
-        ax.step(best_x, best_y, where="post", color="C1", label="best so far")
+        ax.step(best_x, best_y, where="post", color="black", alpha=0.6, label="best so far")
     failed = [t.number for t in ordered if t.state == TrialState.FAILED]
     if failed and done:
         low = min(t.value for t in done)
@@ -65,6 +69,25 @@ def plot_history(history: Sequence[TrialRecord], objective: Objective, path: str
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_influence(found: Sequence, path: str | Path, title: str) -> Path:
+    """One bar per hyperparameter (`agenthpo.report.Influence`, strongest first): its strength in [0, 1],
+    coloured by whether larger values did better (ordered parameters) or which choice mattered (unordered)."""
+    plt = _pyplot()
+    ordered = list(reversed(found))
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(ordered) + 1.2))
+    colours = ["C2" if i.measure == "spearman" and i.value > 0 else "C3" if i.measure == "spearman" else "C0"
+               for i in ordered]
+    ax.barh([i.param for i in ordered], [i.strength for i in ordered], color=colours)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("estimated influence (|Spearman rho| green: larger is better, red: smaller; eta squared blue)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

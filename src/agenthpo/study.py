@@ -29,6 +29,7 @@ from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.proposers.base import with_pending
 from agenthpo.pruning import Peer, PruningMonitor, TrialPruned, monitor_for
 from agenthpo.report import FINAL_HEADING, SET_ASIDE, build_report
+from agenthpo.report_html import HISTORY_CHART, report_charts, report_page
 from agenthpo.slots import STEP_RETRIES, Claim, become_driver, current_driver, heartbeats, poll_seconds, recorded_result
 from agenthpo.spec import StudySpec
 from agenthpo.study_summary import final_analysis, llm_totals, study_summary
@@ -311,8 +312,9 @@ def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
             analyze_trial(spec, store, config, train_step(spec, store, config))
 
 
-def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> Reported:
-    """The final report: markdown and history plot on the study run."""
+def report_study(spec: StudySpec, store: StudyStore, study_id: str, html_path: str = "") -> Reported:
+    """The final report on the study run: Markdown, the history chart, and an HTML page with the charts
+    (also written to `html_path`: the Kubeflow UI's HTML output)."""
     history = store.history(study_id)
     kind, reason = stop_reason(spec, history)
     stopped = reason if kind == StopKind.FAILURES else ""
@@ -329,11 +331,11 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str) -> Reported:
         quality = tag_value({"final": checked}) if analysis else ""
         summary.update(llm_totals(spec, history, final_usage))
     with tempfile.TemporaryDirectory() as folder:
-        plot = None
-        if history:
-            from agenthpo.plots import plot_history
-
-            plot = plot_history(history, spec.objective, Path(folder) / "optimization_history.png", spec.name)
-        store.write_report(study_id, markdown, plot, summary, stopped, quality=quality)
+        charts = report_charts(spec, history, Path(folder))
+        page = report_page(f"agenthpo study {spec.name}", markdown, {c: p.read_bytes() for c, p in charts.items()})
+        if html_path:
+            Path(html_path).write_text(page)
+        store.write_report(study_id, markdown, charts.get(HISTORY_CHART), summary, stopped, quality=quality,
+                           html=page)
     return Reported(study_id, markdown, summary, stopped=stopped,
                     best=None if best is None else BestTrial(best.number, float(best.value), dict(best.params)))

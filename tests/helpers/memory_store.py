@@ -99,6 +99,7 @@ class MemoryStudy:
     fingerprint: str = ""
     report: str = ""
     report_plot: bool = False
+    html: str = ""  # the report page (agenthpo.report_html)
     summary: dict[str, float] = field(default_factory=dict)
     stopped: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -164,9 +165,10 @@ class MemoryStudyStore:
             study.status = "FAILED"
 
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str, quality: str = "") -> None:
+                     stopped: str, quality: str = "", html: str = "") -> None:
         study = self.studies[study_id]
         study.report, study.report_plot, study.stopped = markdown, plot is not None, stopped
+        study.html = html
         study.quality = quality
         study.summary = {k: float(v) for k, v in summary.items()}
         study.status = "FAILED" if stopped else "FINISHED"

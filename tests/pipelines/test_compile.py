@@ -46,3 +46,15 @@ def test_a_pruner_travels_in_the_spec_and_adds_no_step(tmp_path):
     assert plain_doc["root"]["dag"]["tasks"].keys() == pruned_doc["root"]["dag"]["tasks"].keys()
     default = pruned_doc["root"]["inputDefinitions"]["parameters"]["spec_json"]["defaultValue"]
     assert parse_spec(yaml.safe_load(default), base_dir=None).pruner == PrunerSpec("asha", {"reduction_factor": 2})
+
+
+def test_the_kubeflow_ui_gets_metrics_per_trial_and_an_html_report(tmp_path):
+    spec = load_spec(ROOT / "examples" / "water-potability.yaml")
+    doc = yaml.safe_load(compile_pipeline(spec, tmp_path / "p.yaml", trials=2).read_text())
+    outputs = {name: component.get("outputDefinitions", {}).get("artifacts", {})
+               for name, component in doc["components"].items()}
+    train = next(o for name, o in outputs.items() if name.startswith("comp-train"))
+    report = next(o for name, o in outputs.items() if name.startswith("comp-report"))
+    assert train["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+    assert report["html"]["artifactType"]["schemaTitle"] == "system.HTML"
+    assert report["markdown"]["artifactType"]["schemaTitle"] == "system.Markdown"

@@ -1,5 +1,7 @@
 """Whole studies through `agenthpo tune` on KFP's local runner, as a user runs them."""
 
+import json
+
 import pytest
 from conftest import ROOT, run_cli
 from mlflow.tracking import MlflowClient
@@ -30,7 +32,8 @@ def check_study(uri: str, name: str, trials: int, metric: str):
         assert len(steps) == trial.params["n_estimators"]
     study = client.get_run(study_id)
     assert study.info.status == "FINISHED"
-    assert {"report.md", "optimization_history.png", "spec.json"} <= {a.path for a in client.list_artifacts(study_id)}
+    assert {"report.md", "report.html", "optimization_history.png", "spec.json"} <= {
+        a.path for a in client.list_artifacts(study_id)}
     assert study.data.metrics["trials_finished"] == trials
     return history
 
@@ -44,6 +47,13 @@ def test_three_trial_study_on_the_local_runner(tmp_path, example, metric):
     assert "best: trial" in done.stdout and "orchestration" in done.stdout
     history = check_study(f"sqlite:///{tmp_path / 'mlflow.db'}", example, 3, metric)
     assert all(0 < t.value <= 1 for t in history)
+    # Each training step's Metrics output (the Kubeflow UI compares runs by it), as KFP recorded it.
+    recorded = [json.loads(p.read_text())["artifacts"]["metrics"]["artifacts"][0]["metadata"]
+                for p in (tmp_path / ".agenthpo" / "outputs").rglob("executor_output.json")
+                if p.parent.name.startswith("train")]
+    by_trial = {int(m["trial"]): m for m in recorded}
+    assert sorted(by_trial) == [1, 2, 3]
+    assert all(by_trial[t.number][metric] == t.value and by_trial[t.number]["train_seconds"] > 0 for t in history)
 
     # Running again is a resume of a complete study: nothing more is trained.
     again = run_cli("tune", ROOT / "examples" / f"{example}.yaml", "--trials", "3", "--proposer", "tpe", cwd=tmp_path)
