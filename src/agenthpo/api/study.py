@@ -68,6 +68,13 @@ class Study:
 
         return pd.DataFrame(trial_rows(self.trials, self.spec))
 
+    def to_optuna(self, storage: str | None = None, study_name: str | None = None):
+        """The ended trials as an Optuna study (in `storage`, default in memory), for Optuna's charts and
+        dashboard (`agenthpo.integrations.optuna.to_optuna`)."""
+        from agenthpo.integrations.optuna import to_optuna
+
+        return to_optuna(self, storage=storage, study_name=study_name)
+
     def stop_reason(self) -> str:
         """Why no further trial may start ('' while the study goes on)."""
         return steps.stop_reason(self.spec, self.store.history(self.study_id))[1]
