@@ -216,3 +216,23 @@ def test_importing_the_plug_in_imports_no_torch():
             "assert not heavy, heavy\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_label_sentence_lines_are_read_and_a_bad_line_is_named(tmp_path):
+    lines = [f"{'__label__pos' if i % 2 else 'neg'} review number {i} is {'good' if i % 2 else 'bad'}"
+             for i in range(40)]
+    lines[5] = "pos\ttab separated text"
+    lines.insert(10, "")  # a blank line is skipped
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "dev.txt").write_text("pos fine\nneg dull\nunsure\n")
+    ctx = TrialContext(str(tmp_path), {"labels": ["neg", "pos"], "min_rows": 2})
+    splits = load_splits(ctx)
+    assert len(splits["train"].texts) == 40 and splits["train"].labels[:2] == ["neg", "pos"]
+    assert splits["train"].texts[1] == "review number 1 is good" and splits["train"].texts[5] == "tab separated text"
+    train, dev = TEXT_CLASSIFICATION.check_data(ctx)
+    assert train.passed
+    assert dev.failures == (
+        "expect_column_values_to_be_in_set(column='label', value_set=['neg', 'pos']): 1 unexpected value(s), "
+        "e.g. ['unsure'] at data row(s) [3]",
+        "expect_column_values_to_not_be_null(column='sentence'): 1 unexpected value(s), e.g. [None] at data "
+        "row(s) [3]")

