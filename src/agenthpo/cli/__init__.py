@@ -1,4 +1,4 @@
-"""`agenthpo tune | check | bench | report | tasks | llm | compile | submit | schedule`: the command line.
+"""`agenthpo init | tune | check | bench | report | tasks | llm | compile | submit | schedule`: the command line.
 
 One module per command, each a `_BaseCommand` (its arguments, its action) registered in `_COMMANDS`; the
 commands are thin layers over the library.
@@ -17,6 +17,7 @@ from agenthpo.cli.base import EXIT_FAILED, EXIT_OK, EXIT_USAGE, _BaseCommand
 from agenthpo.cli.bench import _Bench
 from agenthpo.cli.check import _Check
 from agenthpo.cli.compile import _Compile
+from agenthpo.cli.init import _Init
 from agenthpo.cli.kfp import _Schedule, _Submit
 from agenthpo.cli.llm import _Llm
 from agenthpo.cli.report import _Report
@@ -27,6 +28,7 @@ __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 # In the order `agenthpo --help` lists them.
 _COMMANDS: dict[str, type[_BaseCommand]] = {
+    "init": _Init,
     "tune": _Tune,
     "check": _Check,
     "bench": _Bench,
