@@ -66,14 +66,16 @@ def inspect(path: str | Path) -> DataShape:
             for ext in (".tsv", ".csv", ".txt"):
                 if (path / f"{stem}{ext}").is_file():
                     inner = inspect(path / f"{stem}{ext}")
-                    return DataShape("text", path, inner.columns, inner.rows, inner.frame, text_column=inner.text_column)
+                    return DataShape("text", path, inner.columns, inner.rows, inner.frame,
+                                     text_column=inner.text_column)
         raise ValueError(f"--data {str(path)!r}: a folder, but neither Planetoid files (ind.<name>.graph, ...) nor "
                          f"train/dev splits (train.tsv, train.csv, train.txt)")
     if path.suffix == ".txt":
         from agenthpo.tasks.text_classification import read_lines
 
         frame = read_lines(path)
-        return DataShape("text", path, tuple(frame.columns), len(frame), frame.head(SAMPLE_ROWS), text_column="sentence")
+        return DataShape("text", path, tuple(frame.columns), len(frame), frame.head(SAMPLE_ROWS),
+                         text_column="sentence")
     import pandas as pd
 
     try:
@@ -120,7 +122,8 @@ def by_rules(sentence: str, shape: DataShape, task: str | None = None, target: s
     if shape.kind == "graph":
         link = task == "link-prediction" if task else bool(
             re.search(r"\blinks?\b|\bedges?\b|link prediction", sentence.lower()))
-        dataset = (mentioned(sentence, shape.datasets) or ["cora" if "cora" in shape.datasets else shape.datasets[0]])[0]
+        default = "cora" if "cora" in shape.datasets else shape.datasets[0]
+        dataset = (mentioned(sentence, shape.datasets) or [default])[0]
         draft = Draft("link-prediction" if link else "node-classification", {"dataset": dataset},
                       choices=[f"task: {'the sentence asks for links' if link else 'a Planetoid graph'}",
                                f"dataset: {dataset} ({'named' if mentioned(sentence, shape.datasets) else 'found'})"])
@@ -138,8 +141,8 @@ def by_rules(sentence: str, shape: DataShape, task: str | None = None, target: s
         draft = _tabular(sentence, shape, task, target)
     _metric(sentence, draft, metric)
     if task or target or metric:
-        draft.choices.append("the LLM chose: " + ", ".join(f"{k} {v}" for k, v in
-                                                           (("task", task), ("target", target), ("metric", metric)) if v))
+        given = (("task", task), ("target", target), ("metric", metric))
+        draft.choices.append("the LLM chose: " + ", ".join(f"{k} {v}" for k, v in given if v))
     return draft
 
 

@@ -16,7 +16,8 @@ def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
 
 
 def test_every_command_is_registered_with_its_help_in_order():
-    assert list(_COMMANDS) == ["init", "tune", "check", "bench", "report", "tasks", "llm", "compile", "submit", "schedule"]
+    assert list(_COMMANDS) == ["init", "tune", "check", "bench", "report", "tasks", "llm", "compile", "submit",
+                               "schedule"]
     subcommands = _subcommands(build_parser())
     assert list(subcommands.choices) == list(_COMMANDS)
     helps = {choice.dest: choice.help for choice in subcommands._choices_actions}
