@@ -162,8 +162,9 @@ class SlotsMixin:
                       f"(trial number {number} given back)")
             self._give_back(run_id, reason)
             return Claim(number, run_id, False, reason)
+        source = self.client.get_run(run_id).data.tags.get(names.SOURCE, "")
         self.client.log_batch(run_id, tags=[RunTag(names.TRIAL, str(number)), RunTag(names.STATE, "RUNNING"),
-                                            RunTag("mlflow.runName", f"trial-{number:03d}")])
+                                            RunTag(names.RUN_NAME, names.trial_run_name(number, source))])
         return Claim(number, run_id, True)
 
     def _slots(self, study_id: str) -> tuple[dict[int, str], dict[str, TrialState], dict[int, TrialState]]:

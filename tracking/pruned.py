@@ -57,6 +57,7 @@ class PruningMixin:
         self.client.log_batch(trial_id, tags=[  # type: ignore[attr-defined]
             RunTag(names.STATE, TrialState.PRUNED.value), RunTag(names.PRUNED, "true"),
             RunTag(names.PRUNED_STEP, str(int(step))), RunTag(names.PRUNED_REASON, _clip(reason)),
+            self._run_name(trial_id, f"pruned@{int(step)}"),  # type: ignore[attr-defined]
         ])
         self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.PRUNED])  # type: ignore[attr-defined]
         announce(trial_id, "pruned")

@@ -46,6 +46,7 @@ from agenthpo.tracking.claims import RUN_STATUS, ClaimBook, SlotsMixin
 from agenthpo.tracking.client import make_client
 from agenthpo.tracking.pruned import PruningMixin
 from agenthpo.tracking.runs_cache import HistoryMixin, TrialRuns
+from agenthpo.tracking.study_run import StudyRunMixin
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
@@ -82,7 +83,7 @@ def artifact_root_for(tracking_uri: str) -> str | None:
     return None  # a tracking server decides
 
 
-class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
+class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin, StudyRunMixin):
     """Implements `agenthpo.study.StudyStore` on an MLflow tracking URI (SQLite, server, Databricks)."""
 
     def __init__(self, tracking_uri: str):
@@ -93,6 +94,7 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
         self._experiments: dict[str, str] = {}  # study run id -> its experiment id
         self._runs: dict[str, TrialRuns] = {}  # study run id -> its trial runs as last read
         self._records: dict[str, TrialRecord] = {}  # settled trial run id -> its record
+        self._metrics: dict[str, str] = {}  # study run id -> its objective's metric (for run names)
 
     # -- studies -----------------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
@@ -100,11 +102,14 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment.experiment_id)
+            if names.EXPERIMENT_KIND not in experiment.tags:  # a kind the user chose stays
+                self.client.set_experiment_tag(experiment.experiment_id, names.EXPERIMENT_KIND, names.MODEL_DEVELOPMENT)
             return experiment.experiment_id
         root = artifact_root_for(self.tracking_uri)
         location = f"{root}/{name}" if root else None
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(name, artifact_location=location,
+                                                 tags={names.EXPERIMENT_KIND: names.MODEL_DEVELOPMENT})
         except Exception:
             # Another process created it between our look-up and our create.
             experiment = self.client.get_experiment_by_name(name)
@@ -229,6 +234,18 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
             self.client.log_text(run.info.run_id, proposal.rationale, "rationale.md")
         return run.info.run_id
 
+    def _run_name(self, trial_id: str, outcome: str = "", value: float | None = None) -> RunTag:
+        """The trial's name once it ended: number, source and result (`f1=0.7123`, FAILED, pruned@4)."""
+        tags = self.client.get_run(trial_id).data.tags
+        if value is not None:
+            study_id = tags.get(PARENT, "")
+            if study_id not in self._metrics:  # the study's objective tag says "maximize f1"
+                objective = self.client.get_run(study_id).data.tags.get(names.OBJECTIVE, "value") if study_id else ""
+                self._metrics[study_id] = objective.split()[-1] if objective else "value"
+            outcome = f"{self._metrics[study_id]}={value:.4g}"
+        return RunTag(names.RUN_NAME, names.trial_run_name(int(tags.get(names.TRIAL, 0)), tags.get(names.SOURCE, ""),
+                                                           outcome))
+
     def _note(self, trial_id: str, line: str) -> str:
         """The run's note with `line` added (once)."""
         note = self.client.get_run(trial_id).data.tags.get(NOTE, "")
@@ -246,10 +263,11 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
     def finish_trial(self, trial_id: str, value: float, metrics: Mapping[str, float],
                      curves: Mapping[str, Sequence[tuple[int, float]]], train_seconds: float,
                      plot: Path | None) -> None:
-        last_step = self._log_curves(trial_id, curves)
+        self._log_curves(trial_id, curves)
         stamp = _now_ms()
-        # A curve owns its name: a final metric of the same name would append a stray point to it.
-        final = [Metric(f"final_{k}" if k in curves else k, float(v), stamp, last_step) for k, v in metrics.items()]
+        # A curve owns its name: a final metric of the same name would append a stray point to it. Final
+        # scores are at step 0: one point, not a dot at step = number of trees on a chart of its own.
+        final = [Metric(f"final_{k}" if k in curves else k, float(v), stamp, 0) for k, v in metrics.items()]
         final.append(Metric(names.TRAIN_SECONDS, float(train_seconds), stamp, 0))
         self.client.log_batch(trial_id, metrics=final)
         if plot is not None:
@@ -259,7 +277,8 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
             self._late(trial_id, ended, TrialState.FINISHED, f"{names.VALUE}={float(value)!r}", value)
             return
         self.client.log_batch(trial_id, tags=[RunTag(names.VALUE, repr(float(value))),
-                                              RunTag(names.STATE, TrialState.FINISHED.value)])
+                                              RunTag(names.STATE, TrialState.FINISHED.value),
+                                              self._run_name(trial_id, value=value)])
         self.client.set_terminated(trial_id, status="FINISHED")
         announce(trial_id, "finished")
 
@@ -275,6 +294,7 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
             return
         self.client.log_batch(trial_id, tags=[
             RunTag(names.STATE, TrialState.FAILED.value), RunTag(names.ERROR, _clip(first_line)),
+            self._run_name(trial_id, "FAILED"),
         ])
         self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.FAILED])
         announce(trial_id, "failed")
@@ -303,29 +323,6 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin):
         announce(trial_id, "analysed")
 
     # -- reports -----------------------------------------------------------------------------------
-    def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str, quality: str = "", html: str = "") -> None:
-        self.client.log_text(study_id, markdown, "report.md")
-        if html:  # MLflow's artifact view shows it as a page
-            self.client.log_text(study_id, html, "report.html")
-        if plot is not None:
-            self.client.log_artifact(study_id, str(plot))
-        stamp = _now_ms()
-        self.client.log_batch(study_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in summary.items()],
-                              tags=[RunTag(NOTE, _clip(markdown)), RunTag(names.STOPPED, stopped or "-"),
-                                    *([RunTag(names.LLM_QUALITY, _clip(quality))] if quality else [])])
-        self.client.set_terminated(study_id, status="FAILED" if stopped else "FINISHED")
-
-    def stored_report(self, study_id: str) -> str:
-        """The report the report step last wrote on the study run ('' before any)."""
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                return Path(self.client.download_artifacts(study_id, "report.md", folder)).read_text()
-            except (MlflowException, OSError):
-                return ""
-
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         stamp = _now_ms()
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])

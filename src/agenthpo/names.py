@@ -75,6 +75,22 @@ LLM_CALLS, PROMPT_TOKENS, COMPLETION_TOKENS, LLM_SECONDS = "llm_calls", "prompt_
 USAGE_KINDS = (LLM_CALLS, PROMPT_TOKENS, COMPLETION_TOKENS, LLM_SECONDS)
 
 
+RUN_NAME = "mlflow.runName"
+# MLflow 3 opens an experiment in its GenAI view unless told it holds model development.
+EXPERIMENT_KIND, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
+BEST = "agenthpo.best"  # "true" on the study's best trial (set by the report step)
+
+
+def trial_run_name(number: int, source: str, outcome: str = "") -> str:
+    """What the MLflow UI lists a trial as: `trial-003 tpe f1=0.7123` (outcome: the result, once there is one)."""
+    return " ".join(part for part in (f"trial-{number:03d}", source, outcome) if part)
+
+
+def trial_objective_metric(metric: str) -> str:
+    """The study run's metric holding each trial's objective value at step = trial number (trial_f1)."""
+    return f"trial_{metric}"
+
+
 def best_metric(metric: str) -> str:
     """The study run's metric holding the best objective value (best_accuracy)."""
     return f"best_{metric}"

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from agenthpo import names
 from agenthpo.agents.quality import tag_value
+from agenthpo.baseline import objective_series, trivial_baseline
 from agenthpo.executor import analyze_trial
 from agenthpo.messages import BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
 from agenthpo.proposers import ProposerContext, make_proposer
@@ -63,7 +64,9 @@ class StudyStore(Protocol):
     def curves(self, trial_id: str) -> dict[str, list[tuple[int, float]]]: ...
     def write_analysis(self, trial_id: str, facts: Mapping[str, Any], note: str) -> None: ...
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str, quality: str = "") -> None: ...
+                     stopped: str, quality: str = "", html: str = "", header: str = "") -> None: ...
+    def write_progress(self, study_id: str, metric: str, series: Sequence[tuple[int, float, float]],
+                       best_run_id: str, baseline: tuple[float, str] | None) -> str: ...
     def write_profile(self, study_id: str, profile: Mapping[str, Any]) -> None: ...
     def contract_fingerprint(self, study_id: str) -> str: ...
     def write_contract(self, study_id: str, reports: Sequence[Mapping[str, Any]], fingerprint: str) -> None: ...
@@ -330,12 +333,16 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str, html_path: s
             markdown += f"\n{SET_ASIDE} {checked.describe()}.*\n"
         quality = tag_value({"final": checked}) if analysis else ""
         summary.update(llm_totals(spec, history, final_usage))
+    # First lines of the study run's note: the best trial (linked) and the trivial baseline beside it.
+    baseline = trivial_baseline(spec.objective.metric, store.profile(study_id))
+    header = store.write_progress(study_id, spec.objective.metric, objective_series(history, spec.objective),
+                                  best.run_id if best is not None else "", baseline)
     with tempfile.TemporaryDirectory() as folder:
         charts = report_charts(spec, history, Path(folder))
         page = report_page(f"agenthpo study {spec.name}", markdown, {c: p.read_bytes() for c, p in charts.items()})
         if html_path:
             Path(html_path).write_text(page)
         store.write_report(study_id, markdown, charts.get(HISTORY_CHART), summary, stopped, quality=quality,
-                           html=page)
+                           html=page, header=header)
     return Reported(study_id, markdown, summary, stopped=stopped,
                     best=None if best is None else BestTrial(best.number, float(best.value), dict(best.params)))

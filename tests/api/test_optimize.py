@@ -32,7 +32,10 @@ def test_optimize_records_a_study_as_tune_does(sqlite_uri):
     study_run = client.get_run(study.study_id)
     assert study_run.data.tags["agenthpo.task"] == "python"
     assert "report.md" in [a.path for a in client.list_artifacts(study.study_id)]  # optimize() reports at its end
-    assert study_run.data.tags["mlflow.note.content"].startswith("#") and study_run.info.status == "FINISHED"
+    best = study.best_trial
+    note = study_run.data.tags["mlflow.note.content"]
+    assert note.startswith(f"**Best: [trial {best.number}](#/experiments/") and "\n\n# Study `api`" in note
+    assert study_run.info.status == "FINISHED"
     child = client.get_run(trials[0].run_id)
     assert child.data.tags["mlflow.parentRunId"] == study.study_id
     assert child.data.tags["mlflow.note.content"]  # the Executor's note

@@ -91,14 +91,17 @@ def test_session_timing_without_llm_or_trials():
 
 
 def test_the_summary_prints_best_time_and_where_to_look(capsys):
-    spec = SimpleNamespace(name="s", tracking_uri="sqlite:///m.db", objective=SimpleNamespace(metric="accuracy"))
+    spec = SimpleNamespace(name="s", tracking_uri="sqlite:///m.db",
+                           objective=SimpleNamespace(metric="accuracy", direction="maximize"))
     timing = session_timing(10.0, [], [], 0.0)
     best = BestTrial(3, 0.91234567, {"lr": 0.0123456, "depth": 4})
-    print_summary(spec, best, {}, timing, "failures", "3 trials failed")
+    print_summary(spec, best, {}, timing, "failures", "3 trials failed", experiment_id="7")
     out, err = capsys.readouterr()
     assert out.splitlines() == [
         "", "best: trial 3  accuracy=0.912346", "  lr=0.01235, depth=4", "stopped: 3 trials failed",
         "time: 10.0s wall for 0 trials = 0.0s training + 10.0s orchestration (pipeline steps, MLflow, analysis)",
         "report: agenthpo report s --tracking-uri sqlite:///m.db",
-        "MLflow UI: mlflow ui --backend-store-uri sqlite:///m.db --port 5000  (then open http://127.0.0.1:5000)"]
+        "MLflow UI: mlflow ui --backend-store-uri sqlite:///m.db --port 5000, then open",
+        # The runs view, sorted by the objective (best first): what a tuner looks for.
+        "  http://127.0.0.1:5000/#/experiments/7/runs?orderByKey=metrics.%60accuracy%60&orderByAsc=false"]
     assert err == "agenthpo: study stopped: 3 trials failed\n"

@@ -100,6 +100,9 @@ class MemoryStudy:
     report: str = ""
     report_plot: bool = False
     html: str = ""  # the report page (agenthpo.report_html)
+    series: list = field(default_factory=list)  # (number, value, best so far) as write_progress got them
+    best_run_id: str = ""
+    header: str = ""  # the note's first lines
     summary: dict[str, float] = field(default_factory=dict)
     stopped: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -165,13 +168,22 @@ class MemoryStudyStore:
             study.status = "FAILED"
 
     def write_report(self, study_id: str, markdown: str, plot: Path | None, summary: Mapping[str, float],
-                     stopped: str, quality: str = "", html: str = "") -> None:
+                     stopped: str, quality: str = "", html: str = "", header: str = "") -> None:
         study = self.studies[study_id]
+        study.header = header
         study.report, study.report_plot, study.stopped = markdown, plot is not None, stopped
         study.html = html
         study.quality = quality
         study.summary = {k: float(v) for k, v in summary.items()}
         study.status = "FAILED" if stopped else "FINISHED"
+
+    def write_progress(self, study_id: str, metric: str, series, best_run_id: str, baseline) -> str:
+        study = self.studies[study_id]
+        study.series, study.best_run_id = list(series), best_run_id
+        line = f"**Best: trial {self.runs[best_run_id].number}**" if best_run_id else ""
+        if baseline is not None:
+            line += ("; " if line else "") + f"trivial baseline ({baseline[1]}): {metric} = {baseline[0]:.4g}"
+        return line
 
     # -- trials ----------------------------------------------------------------------------------
     def _runs(self, study_id: str) -> list[MemoryTrial]:

@@ -39,8 +39,19 @@ def session_timing(wall: float, history: Sequence, trained: Sequence, llm_second
             SESSION_ORCHESTRATION_SECONDS: wall - train_seconds - llm, SESSION_TRIALS: float(len(trained))}
 
 
+def runs_view_url(spec: StudySpec, experiment_id: str) -> str:
+    """The MLflow UI's runs view of the study's experiment, sorted by the objective, best first."""
+    from urllib.parse import quote
+
+    base = spec.tracking_uri.rstrip("/") if spec.tracking_uri.startswith(("http://", "https://")) else \
+        "http://127.0.0.1:5000"
+    ascending = "true" if spec.objective.direction == "minimize" else "false"
+    return (f"{base}/#/experiments/{experiment_id}/runs?orderByKey={quote(f'metrics.`{spec.objective.metric}`')}"
+            f"&orderByAsc={ascending}")
+
+
 def print_summary(spec: StudySpec, best: BestTrial | None, summary: Mapping[str, float], timing: Mapping[str, float],
-                  kind: StopKind | None, reason: str, none_finished: bool = False) -> None:
+                  kind: StopKind | None, reason: str, none_finished: bool = False, experiment_id: str = "0") -> None:
     """The end of `tune`'s output: best trial, why it stopped, time, LLM use, where to look next.
     `none_finished`: no trial of the study finished (said on stderr too: the command fails)."""
     print()
@@ -63,8 +74,10 @@ def print_summary(spec: StudySpec, best: BestTrial | None, summary: Mapping[str,
               f"{summary[names.CREATOR_REPAIRED_SHARE]:.0%}, replaced by the fallback "
               f"{summary[names.CREATOR_FALLBACK_SHARE]:.0%}")
     print(f"report: agenthpo report {spec.name} --tracking-uri {spec.tracking_uri}")
-    print(f"MLflow UI: mlflow ui --backend-store-uri {spec.tracking_uri} --port 5000  (then open "
-          f"http://127.0.0.1:5000)" if spec.tracking_uri.startswith("sqlite") else f"MLflow UI: {spec.tracking_uri}")
+    local = not spec.tracking_uri.startswith(("http://", "https://"))
+    if local:
+        print(f"MLflow UI: mlflow ui --backend-store-uri {spec.tracking_uri} --port 5000, then open")
+    print(f"{'  ' if local else 'MLflow UI: '}{runs_view_url(spec, experiment_id)}")
     if kind == StopKind.FAILURES:
         print(f"agenthpo: study stopped: {reason}", file=sys.stderr)
     elif none_finished:

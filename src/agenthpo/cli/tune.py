@@ -171,9 +171,10 @@ class _Session:
         mine = store.opened_by(study_id, current_driver())  # this driver's trials: no session counts another's
         trained = [t for t in history if t.number in mine]
         timing = session_timing(wall, history, trained, reported.summary.get(names.LLM_SECONDS_TOTAL, 0.0))
-        store.log_metrics(study_id, timing, step=int(time.time()))
+        store.log_session(study_id, timing)
         none_finished = not any(t.finished for t in history)
-        print_summary(spec, reported.best, reported.summary, timing, kind, reason, none_finished=none_finished)
+        print_summary(spec, reported.best, reported.summary, timing, kind, reason, none_finished=none_finished,
+                      experiment_id=store.experiment_id(spec.experiment_name))
         return EXIT_FAILED if kind == StopKind.FAILURES or none_finished else EXIT_OK
 
     def stopped(self, stop) -> int:
