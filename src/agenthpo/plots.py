@@ -85,7 +85,7 @@ def plot_influence(found: Sequence, path: str | Path, title: str) -> Path:
                for i in ordered]
     ax.barh([i.param for i in ordered], [i.strength for i in ordered], color=colours)
     ax.set_xlim(0, 1)
-    ax.set_xlabel("estimated influence (|Spearman rho| green: larger is better, red: smaller; eta squared blue)")
+    ax.set_xlabel("influence: |rank corr.| (green: larger is better, red: smaller), eta² (blue)")
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()

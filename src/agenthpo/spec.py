@@ -37,7 +37,7 @@ DEFAULT_PROPOSER = "agent"
 DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_TOP_LEVEL = {"name", "task", "description", "data", "objective", "space", "budget", "proposer", "seed",
+_TOP_LEVEL = {"name", "task", "description", "data", "test_data", "objective", "space", "budget", "proposer", "seed",
               "tracking_uri", "experiment", "task_options", "llm", "start", "parallel", "cluster",
               "pruner"}
 _BUDGET_FIELDS = ("trials", "max_failed_trials", "trial_timeout")
@@ -94,6 +94,8 @@ class StudySpec:
     proposer: ProposerSpec
     seed: int = 0
     data: str | None = None
+    # A separate test set (tables and texts): the data is then split into train and validation only.
+    test_data: str | None = None
     tracking_uri: str = DEFAULT_TRACKING_URI
     experiment: str | None = None
     task_options: Mapping[str, Any] = field(default_factory=dict)
@@ -143,6 +145,7 @@ class StudySpec:
             "task": self.task,
             "description": self.description,
             "data": self.data,
+            "test_data": self.test_data,
             "objective": self.objective.to_json(),
             "space": self.space.to_json(),
             "budget": self.budget.to_json(),
@@ -226,11 +229,14 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     data_path = _optional(data, "data", str, default=None)
     if data_path is not None:
         data_path = _resolve_path(_expand_env(data_path, "data"), base_dir)
+    test_path = _optional(data, "test_data", str, default=None)
+    if test_path is not None:
+        test_path = _resolve_path(_expand_env(test_path, "test_data"), base_dir)
     tracking_uri = _expand_env(_optional(data, "tracking_uri", str, default=DEFAULT_TRACKING_URI), "tracking_uri")
     experiment = _optional(data, "experiment", str, default=None)
     task_options = _optional(data, "task_options", Mapping, default={}) or {}
     # The plug-in's declared options and metrics: a typo or an unreported metric fails here, not in every trial.
-    check_task(task, task_options, objective.metric, space)
+    check_task(task, task_options, objective.metric, space, test_data=test_path)
     llm_data = _optional(data, "llm", Mapping, default={}) or {}
     with prefixed("llm"):
         llm = LLMConfig.from_json(llm_data)
@@ -251,7 +257,7 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
 
     spec = StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
-        budget=budget, proposer=proposer, seed=seed, data=data_path,
+        budget=budget, proposer=proposer, seed=seed, data=data_path, test_data=test_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
         task_options=dict(task_options), llm=llm, start=start, parallel=parallel, cluster=cluster,
         pruner=pruner,

@@ -102,7 +102,7 @@ def open_study(spec: StudySpec, store: StudyStore) -> StudyOpened:
     become_driver()
     study_id = store.open_study(spec)
     task = load_task(spec.task)
-    ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
+    ctx = TrialContext.for_spec(spec)
     check_data_contract(spec, store, study_id, task, ctx)
     history = store.history(study_id)
     if not history:
@@ -225,7 +225,7 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, task: T
         return Trained(TrialState.STOPPED, reason=config.reason)
     assert config.proposal is not None  # a PROPOSED config carries its proposal (checked when built)
     trial_id, number = config.trial_id, config.number
-    ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
+    ctx = TrialContext.for_spec(spec)
     started = time.perf_counter()
     faults.note(trial_id, faults.STARTED)
     try:

@@ -31,7 +31,7 @@ class AskedTrial:
         self.number, self.trial_id = config.number, config.trial_id
         self.params = MappingProxyType(dict(config.proposal.params))
         self.source, self.rationale = config.proposal.source, config.proposal.rationale
-        self.ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
+        self.ctx = TrialContext.for_spec(spec)
         self.ctx.on_report = monitor_for(spec, task, lambda metric, known: store.peer_curves(
             config.study_id, metric, known | {config.trial_id}))
         self.pruned: TrialPruned | None = None

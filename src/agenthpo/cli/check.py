@@ -30,7 +30,7 @@ class _Check(_BaseCommand):
               f"{spec.objective.metric}, proposer {spec.proposer.name}, {spec.budget.trials} trials, "
               f"{len(spec.space)} hyperparameters ({', '.join(spec.space.names)})")
         task = load_task(spec.task)
-        ctx = TrialContext(spec.data, spec.task_options, seed=spec.seed)
+        ctx = TrialContext.for_spec(spec)
         print(f"data: {spec.data or '(none: the task makes its own)'}")
         reports = contract_reports(spec, task, ctx)
         for report in reports:

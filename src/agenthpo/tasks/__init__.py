@@ -63,11 +63,16 @@ def load_task(name: str) -> Task:
     return task
 
 
-def check_task(task_name: str, task_options: Mapping[str, Any], metric: str, space: SearchSpace | None = None) -> None:
+def check_task(task_name: str, task_options: Mapping[str, Any], metric: str, space: SearchSpace | None = None,
+               test_data: str | None = None) -> None:
     """Raise FieldError unless `task_name` loads and, for a `TaskPlugin`, reads every option given, reports
     `metric` and can train the space (a default for each hyperparameter it leaves out): paths `task`,
     `task_options.<name>`, `objective.metric` and `space`. A plain `Task` is not checked further."""
     task = load_task(task_name)
+    if test_data is not None and not getattr(task, "takes_test_data", False):
+        raise FieldError("test_data", f"{test_data!r}: task {task_name!r} takes no separate test set (the tabular "
+                                      f"and text plug-ins do); remove test_data, or hold out a share with the "
+                                      f"task's own options")
     if isinstance(task, TaskPlugin):
         task.check_options(task_options)
         task.check_metric(metric)

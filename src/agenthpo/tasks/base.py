@@ -38,8 +38,9 @@ class TrialContext:
     """What a training function gets besides its parameters, and where it reports its curves."""
 
     def __init__(self, data: str | None = None, options: Mapping[str, Any] | None = None, seed: int = 0,
-                 on_report: Callable[[int, dict[str, float]], None] | None = None):
+                 on_report: Callable[[int, dict[str, float]], None] | None = None, test_data: str | None = None):
         self.data = data
+        self.test_data = test_data  # a separate test set, for plug-ins that take one (`takes_test_data`)
         self.options = dict(options or {})
         self.seed = seed
         self.curves: dict[str, list[tuple[int, float]]] = {}
@@ -48,6 +49,11 @@ class TrialContext:
         self.last_step: int | None = None
         # Called after each report (the pruner's monitor, agenthpo.pruning): it may raise TrialPruned.
         self.on_report = on_report
+
+    @classmethod
+    def for_spec(cls, spec: Any) -> TrialContext:
+        """The context a study's training, profile and contract see."""
+        return cls(spec.data, spec.task_options, seed=spec.seed, test_data=spec.test_data)
 
     def report(self, step: int, **metrics: float) -> None:
         if not isinstance(step, int) or step < 0:
@@ -96,6 +102,8 @@ class TaskPlugin:
     # Modules train() imports that the local runner's warm worker may import once, before it forks the
     # training steps (agenthpo.pipelines.warm). Never torch: its thread pools do not survive a fork.
     warm_imports: tuple[str, ...] = ()
+    # Whether train() and check_data() read a separate test set from `ctx.test_data` (a spec's test_data).
+    takes_test_data: bool = False
 
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         raise NotImplementedError(f"task {self.name!r} has no train()")

@@ -165,10 +165,12 @@ def data_fingerprint(spec) -> str:
     A resumed or scheduled study whose data did not change skips the contract (great-expectations
     alone takes seconds to import); new or modified data is checked again.
     """
-    digest = hashlib.sha256(json.dumps([spec.task, spec.data, dict(spec.task_options)], sort_keys=True,
-                                       default=str).encode())
-    root = Path(spec.data) if spec.data else None
-    if root is not None and root.exists():
+    test_data = getattr(spec, "test_data", None)
+    digest = hashlib.sha256(json.dumps([spec.task, spec.data, dict(spec.task_options)] + ([test_data] if test_data
+                                       else []), sort_keys=True, default=str).encode())
+    for root in (Path(p) for p in (spec.data, test_data) if p):
+        if not root.exists():
+            continue
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:
             stat = path.stat()

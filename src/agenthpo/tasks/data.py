@@ -24,7 +24,7 @@ def split_indices(labels: np.ndarray, validation_fraction: float, test_fraction:
                   stratify: bool) -> Split:
     """A seeded split; stratified by label for classification so small classes appear in each part."""
     for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 < value < 0.5:
+        if not 0.0 < value < 0.5 and not (name == "test_fraction" and value == 0.0):  # 0: a separate test set
             raise ValueError(f"{name}={value!r} outside (0, 0.5)")
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(labels == c) for c in np.unique(labels)] if stratify else [np.arange(len(labels))]

@@ -126,8 +126,9 @@ def split_files(ctx: TrialContext) -> dict[str, Path]:
         raise ValueError("task 'text-classification' needs `data`: a folder with train and dev files, "
                          "or one CSV/TSV table")
     path = Path(ctx.data)
+    test = {"test": Path(ctx.test_data)} if ctx.test_data else {}
     if path.is_file():
-        return {_TABLE: path}
+        return {_TABLE: path, **test}
     if not path.is_dir():
         raise ValueError(f"data={ctx.data!r} does not exist")
     files: dict[str, Path] = {}
@@ -139,7 +140,7 @@ def split_files(ctx: TrialContext) -> dict[str, Path]:
         if split not in files:
             names = [f"{stem}{ext}" for stem in _SPLIT_STEMS[split] for ext in _EXTENSIONS]
             raise ValueError(f"data={ctx.data!r} has no {split} file (looked for {names})")
-    return files
+    return {**files, **test}
 
 
 def read_table(path: Path, ctx: TrialContext) -> pd.DataFrame:
@@ -226,10 +227,11 @@ def load_splits(ctx: TrialContext) -> dict[str, LabelledTexts]:
     if _TABLE not in files:
         return {split: read_labelled(path, ctx) for split, path in files.items()}
     table = read_labelled(files[_TABLE], ctx)
-    split = split_indices(np.array(table.labels), ctx.option(VALIDATION_FRACTION), ctx.option(TEST_FRACTION),
-                          ctx.option(SPLIT_SEED), stratify=True)
+    separate = "test" in files  # test_data: the table is split into train and validation only
+    split = split_indices(np.array(table.labels), ctx.option(VALIDATION_FRACTION),
+                          0.0 if separate else ctx.option(TEST_FRACTION), ctx.option(SPLIT_SEED), stratify=True)
     parts = {"train": table.take(split.train), "validation": table.take(split.validation),
-             "test": table.take(split.test)}
+             "test": read_labelled(files["test"], ctx) if separate else table.take(split.test)}
     for name, part in parts.items():
         if not part.labels:
             raise ValueError(f"{files[_TABLE]}: {len(table.labels)} rows leave the {name} split empty")
@@ -251,6 +253,7 @@ def class_list(ctx: TrialContext, splits: Mapping[str, LabelledTexts]) -> list[s
 
 class TextClassificationTask(TaskPlugin):
     name = "text-classification"
+    takes_test_data = True
     pruning_curve = ("validation_accuracy", "maximize")
     step_name = "evaluation"  # the epoch, unless evaluations_per_epoch splits it
     options = (MODEL_NAME, LABEL_COLUMN, TEXT_COLUMN, DELIMITER, HEADER, LABELS, VALIDATION_FRACTION, TEST_FRACTION,

@@ -19,7 +19,7 @@ import numpy as np
 from agenthpo.space import FloatParam, IntParam, Scalar, SearchSpace
 from agenthpo.tasks.base import TaskPlugin, TrialContext
 from agenthpo.tasks.contracts import EXPECTATIONS, ContractReport, expect, user_expectations, validate_frame
-from agenthpo.tasks.data import split_indices
+from agenthpo.tasks.data import Split, split_indices
 from agenthpo.tasks.options import REQUIRED, SPLIT_SEED, Option, at_least, fraction, list_of, not_empty
 from agenthpo.trial import Objective
 
@@ -76,6 +76,7 @@ _SAME_NAME = {"mlogloss": "logloss", "merror": "error"}
 
 
 class XGBoostTabularTask(TaskPlugin):
+    takes_test_data = True
     warm_imports = ("pandas", "xgboost")
 
     def __init__(self, name: str, classification: bool):
@@ -96,16 +97,22 @@ class XGBoostTabularTask(TaskPlugin):
         self.description = (f"XGBoost gradient-boosted trees ({kind}) on a tabular CSV; "
                             f"objective {self.headline} on the validation split.")
 
-    def load(self, ctx: TrialContext):
+    def load(self, ctx: TrialContext, with_test: bool = False):
+        """(features, labels, rows of `data`): with `with_test`, the rows of `test_data` follow the data's, read
+        together so that a categorical column has one set of categories."""
         import pandas as pd
 
         if not ctx.data:
             raise ValueError(f"task {self.name!r} needs `data`: the path of a CSV file")
         target = ctx.option(TARGET)
-        frame = pd.read_csv(ctx.data)
-        if target not in frame.columns:
-            raise ValueError(f"task_options.target={target!r} is not a column of {ctx.data} "
-                             f"(columns: {list(frame.columns)})")
+        paths = [ctx.data] + ([ctx.test_data] if with_test and ctx.test_data else [])
+        frames = [pd.read_csv(path) for path in paths]
+        for path, part in zip(paths, frames, strict=True):
+            if target not in part.columns:
+                raise ValueError(f"task_options.target={target!r} is not a column of {path} "
+                                 f"(columns: {list(part.columns)})")
+        rows = len(frames[0])
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         frame = frame.drop(columns=ctx.option(DROP_COLUMNS))
         labels = frame.pop(target)
         if labels.isna().any():
@@ -113,7 +120,7 @@ class XGBoostTabularTask(TaskPlugin):
         for column in frame.columns:
             if frame[column].dtype == object or str(frame[column].dtype) in ("str", "string"):
                 frame[column] = frame[column].astype("category")
-        return frame, labels.to_numpy()
+        return frame, labels.to_numpy(), rows
 
     def check_data(self, ctx: TrialContext) -> list[ContractReport]:
         """The table's contract: the target present and complete, enough rows, usable label values, and
@@ -140,11 +147,15 @@ class XGBoostTabularTask(TaskPlugin):
             expectations.append(expect("column_values_to_be_in_type_list", column=target,
                                        type_list=["float64", "float32", "int64", "int32"]))
         expectations += user_expectations(ctx.option(EXPECTATIONS))
-        return [validate_frame(Path(ctx.data).name, frame, expectations, file_rows=True)]
+        reports = [validate_frame(Path(ctx.data).name, frame, expectations, file_rows=True)]
+        if ctx.test_data:  # the same expectations, but a test set may be smaller than min_rows
+            test = [e for e in expectations if e.kind != "table_row_count_to_be_between"]
+            reports.append(validate_frame(Path(ctx.test_data).name, pd.read_csv(ctx.test_data), test, file_rows=True))
+        return reports
 
     def profile(self, ctx: TrialContext) -> dict[str, Any]:
         """The dataset as the Creator's background describes it (computed once per study)."""
-        features, labels = self.load(ctx)
+        features, labels, _ = self.load(ctx)
         profile: dict[str, Any] = {
             "rows": int(len(features)), "features": int(features.shape[1]),
             "categorical_features": [c for c in features.columns if str(features[c].dtype) == "category"],
@@ -162,9 +173,13 @@ class XGBoostTabularTask(TaskPlugin):
     def train(self, params: Mapping[str, Scalar], ctx: TrialContext) -> dict[str, float]:
         import xgboost as xgb
 
-        features, labels = self.load(ctx)
-        split = split_indices(labels, ctx.option(VALIDATION_FRACTION), ctx.option(TEST_FRACTION),
-                              ctx.option(SPLIT_SEED), stratify=self.classification)
+        features, labels, rows = self.load(ctx, with_test=True)
+        # With a separate test set the data is split into train and validation only.
+        split = split_indices(labels[:rows], ctx.option(VALIDATION_FRACTION),
+                              0.0 if ctx.test_data else ctx.option(TEST_FRACTION), ctx.option(SPLIT_SEED),
+                              stratify=self.classification)
+        if ctx.test_data:
+            split = Split(split.train, split.validation, np.arange(rows, len(labels)))
         booster_params: dict[str, Any] = {k: params[k] for k in _BOOSTER_KEYS if k in params}
         booster_params.update(seed=ctx.seed, tree_method="hist", nthread=ctx.option(NTHREAD) or None)
         booster_params = {k: v for k, v in booster_params.items() if v is not None}
