@@ -39,13 +39,17 @@ def test_the_page_embeds_its_charts_before_the_first_section():
     assert 'alt="History &lt;1&gt;"' in page
 
 
-def test_a_study_report_writes_the_page_with_history_and_influence(tmp_path):
-    spec = parse_spec({"name": "page", "task": "branin", "objective": {"metric": "value", "direction": "minimize"},
+def branin_study(name: str, trials: int):
+    spec = parse_spec({"name": name, "task": "branin", "objective": {"metric": "value", "direction": "minimize"},
                        "space": {"x1": {"type": "float", "low": -5.0, "high": 10.0},
                                  "x2": {"type": "float", "low": 0.0, "high": 15.0}},
-                       "budget": {"trials": 6}, "proposer": "random"}, base_dir=None)
+                       "budget": {"trials": trials}, "proposer": "random"}, base_dir=None)
     store = MemoryStudyStore()
-    study_id = study.open_study(spec, store).study_id
+    return spec, store, study.open_study(spec, store).study_id
+
+
+def test_a_study_report_writes_the_page_with_history_and_influence(tmp_path):
+    spec, store, study_id = branin_study("page", 6)
     study.run_inprocess(spec, store, study_id)
     html_path = tmp_path / "report.html"
     reported = study.report_study(spec, store, study_id, html_path=str(html_path))
@@ -57,12 +61,7 @@ def test_a_study_report_writes_the_page_with_history_and_influence(tmp_path):
 
 
 def test_one_trial_has_a_history_chart_and_no_influence(tmp_path):
-    spec = parse_spec({"name": "one", "task": "branin", "objective": {"metric": "value", "direction": "minimize"},
-                       "space": {"x1": {"type": "float", "low": -5.0, "high": 10.0},
-                                 "x2": {"type": "float", "low": 0.0, "high": 15.0}},
-                       "budget": {"trials": 1}, "proposer": "random"}, base_dir=None)
-    store = MemoryStudyStore()
-    study_id = study.open_study(spec, store).study_id
+    spec, store, study_id = branin_study("one", 1)
     config = study.create_trial(spec, store, study_id)
     assert isinstance(config.proposal, Proposal)
     study.train_step(spec, store, config)
