@@ -50,8 +50,9 @@ class AgentSampler(BaseSampler):
         proposer: any agenthpo proposer name ('agent', 'llm', 'tpe', 'random').
         metric: the objective's name in the Creator's prompt (default: the study's metric name, or 'value').
 
-    Raises:
-        FieldError: `llm` or `proposer` is not valid (when built, before any trial).
+    Raises (when built, before any trial):
+        FieldError: an `llm` field of the wrong type or range, named.
+        ValueError: an unknown `proposer`.
     """
 
     def __init__(self, description: str = "", llm: Mapping[str, Any] | None = None, seed: int | None = None,
