@@ -52,7 +52,7 @@ def timeout_grace() -> float:
 class Chunk:
     """One pipeline run of `trials` iterations in its own process group, with its outputs and notes."""
 
-    def __init__(self, spec: StudySpec, trials: int, workdir: Path, log_path: Path):
+    def __init__(self, spec: StudySpec, trials: int, workdir: Path, log_path: Path, report: bool = False):
         workdir.mkdir(parents=True, exist_ok=True)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         (workdir / "outputs").mkdir(exist_ok=True)
@@ -63,6 +63,7 @@ class Chunk:
         # The spec as a file (no command-line length limit), in a folder only this user can enter (mkdtemp).
         order = self.root / "chunk.json"
         order.write_text(json.dumps({"spec": spec.to_json(), "trials": trials, "root": str(self.root / "kfp"),
+                                     "report": report,
                                      "driver": os.getpid(),
                                      "workspace": tempfile.mkdtemp(prefix="workspace-", dir=workdir)}))
         with open(log_path, "a") as log:
@@ -123,9 +124,11 @@ class Chunk:
         return f"{what} (KFP log: {self.log_path})"
 
 
-def run_local(spec: StudySpec, trials: int, workdir: Path, log_path: Path) -> None:
-    """Run `trials` iterations as one pipeline run; KFP's own output goes to log_path (it is verbose)."""
-    chunk = Chunk(spec, trials, workdir, log_path)
+def run_local(spec: StudySpec, trials: int, workdir: Path, log_path: Path, report: bool = False) -> Path:
+    """Run `trials` iterations as one pipeline run; KFP's own output goes to log_path (it is verbose). With
+    `report`, the pipeline is the compiled one's shape, its report step included. Where KFP wrote the run's
+    outputs."""
+    chunk = Chunk(spec, trials, workdir, log_path, report)
     try:
         while chunk.wait(1.0) is None:
             pass
@@ -134,6 +137,7 @@ def run_local(spec: StudySpec, trials: int, workdir: Path, log_path: Path) -> No
         raise
     if chunk.process.returncode != 0:
         raise PipelineFailed(chunk.failure())
+    return chunk.root / "kfp"
 
 
 def run_to_budget(spec: StudySpec, store, study_id: str, workdir: Path, log_path: Path,
@@ -294,8 +298,8 @@ def _main(order_path: str) -> int:
     worker = _start_worker(spec, Path(order["workspace"]))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=order["root"],
                workspace_root=order["workspace"], raise_on_error=True)
-    # No report step: the driver writes the report once, after its last pipeline run (`agenthpo tune`).
-    pipeline = build_pipeline(spec, order["trials"], report=False)
+    # No report step for `agenthpo tune`: its driver writes the report once, after its last pipeline run.
+    pipeline = build_pipeline(spec, order["trials"], report=bool(order.get("report", False)))
     try:
         pipeline()
     except RuntimeError as exc:

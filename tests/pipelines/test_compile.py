@@ -1,3 +1,4 @@
+import pytest
 import yaml
 from agenthpo.pipelines.study_pipeline import compile_pipeline
 from conftest import ROOT, run_cli
@@ -58,3 +59,19 @@ def test_the_kubeflow_ui_gets_metrics_per_trial_and_an_html_report(tmp_path):
     assert train["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
     assert report["html"]["artifactType"]["schemaTitle"] == "system.HTML"
     assert report["markdown"]["artifactType"]["schemaTitle"] == "system.Markdown"
+
+
+@pytest.mark.slow
+def test_a_local_run_of_the_compiled_shape_writes_the_html_and_markdown_outputs(tmp_path, sqlite_uri):
+    from agenthpo.pipelines.local import run_local
+    from conftest import quadratic_spec
+
+    from agenthpo.spec import parse_spec
+
+    spec = parse_spec(quadratic_spec(sqlite_uri, budget={"trials": 2, "max_failed_trials": 1}), base_dir=None)
+    outputs = run_local(spec, 2, tmp_path / "work", tmp_path / "kfp.log", report=True)
+    (page,) = [p for p in outputs.rglob("html") if p.parent.name == "report"]
+    (markdown,) = [p for p in outputs.rglob("markdown") if p.parent.name == "report"]
+    assert page.read_text().startswith("<!DOCTYPE html>") and "data:image/png;base64," in page.read_text()
+    assert markdown.read_text().startswith("# Study `quadratic`")
+    assert "<h1>Study <code>quadratic</code></h1>" in page.read_text()
