@@ -103,5 +103,6 @@ def test_the_summary_prints_best_time_and_where_to_look(capsys):
         "report: agenthpo report s --tracking-uri sqlite:///m.db",
         "MLflow UI: mlflow ui --backend-store-uri sqlite:///m.db --port 5000, then open",
         # The runs view, sorted by the objective (best first): what a tuner looks for.
-        "  http://127.0.0.1:5000/#/experiments/7/runs?orderByKey=metrics.%60accuracy%60&orderByAsc=false"]
+        "  http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning&orderByKey=metrics.%60accuracy%60"
+        "&orderByAsc=false"]
     assert err == "agenthpo: study stopped: 3 trials failed\n"

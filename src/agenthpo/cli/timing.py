@@ -40,14 +40,15 @@ def session_timing(wall: float, history: Sequence, trained: Sequence, llm_second
 
 
 def runs_view_url(spec: StudySpec, experiment_id: str) -> str:
-    """The MLflow UI's runs view of the study's experiment, sorted by the objective, best first."""
+    """The MLflow UI's runs view of the study's experiment, sorted by the objective, best first, in MLflow 3's
+    "Model training" mode (without `workflowType` a fresh browser opens the GenAI overview, which shows no runs)."""
     from urllib.parse import quote
 
     base = spec.tracking_uri.rstrip("/") if spec.tracking_uri.startswith(("http://", "https://")) else \
         "http://127.0.0.1:5000"
     ascending = "true" if spec.objective.direction == "minimize" else "false"
-    return (f"{base}/#/experiments/{experiment_id}/runs?orderByKey={quote(f'metrics.`{spec.objective.metric}`')}"
-            f"&orderByAsc={ascending}")
+    return (f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+            f"&orderByKey={quote(f'metrics.`{spec.objective.metric}`')}&orderByAsc={ascending}")
 
 
 def print_summary(spec: StudySpec, best: BestTrial | None, summary: Mapping[str, float], timing: Mapping[str, float],
