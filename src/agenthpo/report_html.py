@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:.9em;display:block;overflow-x:auto}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
+table{border-collapse:collapse;font-size:.9em;display:block;overflow-x:auto}
+td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
 th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2em}figure{display:inline-block;margin:0 1em 1em 0}
 figcaption{font-size:.85em;color:#555}"""
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
