@@ -40,6 +40,24 @@ def test_proposals_in_a_row_are_valid_and_counted(endpoint, example):
     assert len({spec.space.key(t.params) for t in history}) == 3
 
 
+def test_the_optuna_sampler_asks_the_local_model(endpoint):
+    import optuna
+
+    from agenthpo.integrations.optuna import AgentSampler
+    from agenthpo.integrations.optuna_space import SOURCE_ATTR
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = AgentSampler(description="XGBoost on 3,276 water samples; F1 of the potable class.", seed=0,
+                           proposer="llm", llm={"base_url": endpoint.base_url, "model": endpoint.model})
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("learning_rate", 0.01, 0.3, log=True) - 0.01 * t.suggest_int(
+        "max_depth", 3, 10), n_trials=4)
+    sources = [t.user_attrs[SOURCE_ATTR] for t in study.trials]
+    assert len(study.trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert sources[0] == "random" and set(sources[1:]) <= {"llm", "fallback"}  # the Creator was asked
+    assert all(0.01 <= t.params["learning_rate"] <= 0.3 and 3 <= t.params["max_depth"] <= 10 for t in study.trials)
+
+
 def test_cli_manages_the_server(endpoint, tmp_path):
     status = run_cli("llm", "status", cwd=tmp_path)
     assert status.returncode == 0 and endpoint.base_url in status.stdout
