@@ -134,14 +134,15 @@ class SlotsMixin:
         """Open a trial run for `proposal`, claim the next free number for it, and keep it if fewer than
         `budget` slots below that number are taken (else it is given back: STOPPED and deleted)."""
         run_id = self._open_run(study_id, proposal, key, driver or current_driver())
-        return self._claim(study_id, run_id, budget)
+        return self._claim(study_id, run_id, budget, source=proposal.source)
 
     def start_trial(self, study_id: str, number: int, proposal: Proposal) -> str:
         """Open trial `number` outside any budget (tests, tools); ValueError when the number is taken."""
         run_id = self._open_run(study_id, proposal, "", current_driver())
-        return self._claim(study_id, run_id, None, exact=number).trial_id
+        return self._claim(study_id, run_id, None, exact=number, source=proposal.source).trial_id
 
-    def _claim(self, study_id: str, run_id: str, budget: int | None, exact: int | None = None) -> Claim:
+    def _claim(self, study_id: str, run_id: str, budget: int | None, exact: int | None = None,
+               source: str = "") -> Claim:
         claims, states, numbered = self._slots(study_id)
         number = exact or max([*claims, *numbered], default=0) + 1
         while True:
@@ -162,7 +163,6 @@ class SlotsMixin:
                       f"(trial number {number} given back)")
             self._give_back(run_id, reason)
             return Claim(number, run_id, False, reason)
-        source = self.client.get_run(run_id).data.tags.get(names.SOURCE, "")
         self.client.log_batch(run_id, tags=[RunTag(names.TRIAL, str(number)), RunTag(names.STATE, "RUNNING"),
                                             RunTag(names.RUN_NAME, names.trial_run_name(number, source))])
         return Claim(number, run_id, True)
