@@ -39,23 +39,22 @@ def train(spec_json: str, config_path: str, slot: int = -1, metrics_path: str = 
     trained = study.train_step(spec, store, config)
     if metrics_path:
         with open(metrics_path, "w") as f:
-            json.dump(kfp_metrics(spec, store, trained), f)
+            json.dump(kfp_metrics(spec, config, trained), f)
     return dump(trained)
 
 
-def kfp_metrics(spec, store, trained: Trained) -> dict[str, float]:
-    """What the Kubeflow UI compares runs by: the objective, training seconds and the Creator's tokens."""
+def kfp_metrics(spec, config, trained: Trained) -> dict[str, float]:
+    """What the Kubeflow UI compares runs by: the objective, training seconds and the Creator's tokens (the
+    proposal carries them: nothing is read back from MLflow)."""
     if trained.trial_id == "":
         return {}
     metrics = {"trial": float(trained.number), names.TRAIN_SECONDS: float(trained.train_seconds or 0.0)}
     if trained.value is not None:
         metrics[spec.objective.metric] = float(trained.value)
-    record = store.trial(trained.trial_id)
-    if record is not None:
-        tokens = [record.metrics.get(names.usage_metric("creator", kind))
-                  for kind in (names.PROMPT_TOKENS, names.COMPLETION_TOKENS)]
-        if any(t is not None for t in tokens):
-            metrics["llm_tokens"] = float(sum(t or 0.0 for t in tokens))
+    usage = config.proposal.metrics if config.proposal is not None else {}
+    tokens = [usage.get(names.usage_metric("creator", kind)) for kind in (names.PROMPT_TOKENS, names.COMPLETION_TOKENS)]
+    if any(t is not None for t in tokens):
+        metrics["llm_tokens"] = float(sum(t or 0.0 for t in tokens))
     return metrics
 
 
