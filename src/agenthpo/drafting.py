@@ -82,7 +82,8 @@ def inspect(path: str | Path) -> DataShape:
         # GLUE's TSV files quote nothing (as the text plug-in reads them).
         frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", nrows=SAMPLE_ROWS,
                             quoting=csv.QUOTE_NONE if path.suffix == ".tsv" else csv.QUOTE_MINIMAL)
-        rows = sum(1 for _ in open(path, "rb")) - 1
+        with open(path, "rb") as lines:
+            rows = sum(1 for _ in lines) - 1
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"--data {str(path)!r}: cannot read it as a CSV/TSV table ({exc})") from None
     frame.columns = [str(c) for c in frame.columns]
