@@ -5,10 +5,14 @@ import sys
 import textwrap
 import time
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 import agenthpo
 from agenthpo import names
+
+# Whole studies, or the CLI in subprocesses (seconds each).
+pytestmark = pytest.mark.slow
 
 WORKER = textwrap.dedent("""
     import sys, time

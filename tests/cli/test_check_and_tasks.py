@@ -2,12 +2,16 @@
 
 import json
 
+import pytest
 import yaml
 from conftest import ROOT, run_cli
 
 from agenthpo.space import SearchSpace
 from agenthpo.tasks import TASKS
 from agenthpo.tasks.catalog import describe_task
+
+# Whole studies, or the CLI in subprocesses (seconds each).
+pytestmark = pytest.mark.slow
 
 EXAMPLE = ROOT / "examples" / "water-potability.yaml"
 

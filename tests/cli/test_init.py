@@ -5,6 +5,9 @@ import yaml
 from conftest import DATA, run_cli
 from scripted_llm import ScriptedLLM
 
+# Whole studies, or the CLI in subprocesses (seconds each).
+pytestmark = pytest.mark.slow
+
 CASES = [
     ("predict whether the water is potable, optimising F1", DATA / "water_potability" / "water_potability.csv",
      "xgboost-classification", {"target": "Potability", "split_seed": 0, "labels": [0, 1]}),

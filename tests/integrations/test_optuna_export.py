@@ -9,6 +9,9 @@ from agenthpo.integrations.optuna_space import SOURCE_ATTR
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+# Whole studies, or the CLI in subprocesses (seconds each).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def study(sqlite_uri):
