@@ -45,10 +45,10 @@ def train(spec_json: str, config_path: str, slot: int = -1, metrics_path: str = 
 
 def kfp_metrics(spec, config, trained: Trained) -> dict[str, float]:
     """What the Kubeflow UI compares runs by: the objective, training seconds and the Creator's tokens (the
-    proposal carries them: nothing is read back from MLflow)."""
+    proposal carries them: nothing is read back from MLflow). The KFP UI has no chart sections, so plain names."""
     if trained.trial_id == "":
         return {}
-    metrics = {"trial": float(trained.number), names.TRAIN_SECONDS: float(trained.train_seconds or 0.0)}
+    metrics = {"trial": float(trained.number), "train_seconds": float(trained.train_seconds or 0.0)}
     if trained.value is not None:
         metrics[spec.objective.metric] = float(trained.value)
     usage = config.proposal.metrics if config.proposal is not None else {}

@@ -10,7 +10,7 @@ import pytest
 from conftest import quadratic_spec
 from memory_store import MemoryStudyStore
 
-from agenthpo import study
+from agenthpo import names, study
 from agenthpo.spec import parse_spec
 from agenthpo.study import StudyStore
 from agenthpo.trial import Proposal, TrialState
@@ -41,7 +41,7 @@ def test_a_study_runs_to_its_budget_and_every_trial_is_recorded():
     assert len({spec.space.key(t.params) for t in history}) == 4
     for trial in history:
         assert trial.value == pytest.approx(1 - (trial.params["x"] - 0.3) ** 2)
-        assert trial.metrics["score"] == trial.value and trial.train_seconds == trial.metrics["train_seconds"] >= 0
+        assert trial.metrics["score"] == trial.value and trial.train_seconds == trial.metrics[names.TRAIN_SECONDS] >= 0
         assert trial.facts["verdict"] and trial.run_id in store.runs
         curves = store.curves(trial.run_id)
         assert [s for s, _ in curves["train_loss"]] == list(range(1, trial.params["epochs"] + 1))
@@ -103,20 +103,20 @@ def test_the_start_configuration_is_trained_first():
 
 def test_a_proposals_cost_and_tags_are_read_back():
     spec, store, study_id = make()
-    proposal = Proposal({"x": 0.1, "epochs": 3}, "llm", "near the best", metrics={"creator_llm_calls": 2.0},
+    proposal = Proposal({"x": 0.1, "epochs": 3}, "llm", "near the best", metrics={"llm/creator_llm_calls": 2.0},
                         tags={"repair": "repaired", "llm_problems": "config 2: x outside [0, 1]"})
     run_id = store.start_trial(study_id, 1, proposal)
     (running,) = store.history(study_id)
     assert (running.state, running.source, running.repair) == (TrialState.RUNNING, "llm", "repaired")
-    assert running.metrics == {"creator_llm_calls": 2.0} and store.runs[run_id].rationale == "near the best"
+    assert running.metrics == {"llm/creator_llm_calls": 2.0} and store.runs[run_id].rationale == "near the best"
     store.finish_trial(run_id, 0.96, {"score": 0.96, "train_loss": 0.2}, {"train_loss": [(1, 0.5), (2, 0.2)]},
                        1.5, None)
-    store.log_metrics(run_id, {"executor_llm_calls": 1.0})
+    store.log_metrics(run_id, {"llm/executor_llm_calls": 1.0})
     (done,) = store.history(study_id)
     assert done.value == 0.96 and done.train_seconds == 1.5 and not store.runs[run_id].plot
     # A curve owns its name: the final value goes to final_<name>, as in MLflow.
     assert done.metrics["final_train_loss"] == 0.2 and store.curves(run_id) == {"train_loss": [(1, 0.5), (2, 0.2)]}
-    assert done.metrics["creator_llm_calls"] == 2.0 and done.metrics["executor_llm_calls"] == 1.0
+    assert done.metrics["llm/creator_llm_calls"] == 2.0 and done.metrics["llm/executor_llm_calls"] == 1.0
     # Records are copies: changing one does not change the store.
     done.params["x"] = 0.9
     assert store.history(study_id)[0].params["x"] == 0.1
@@ -129,7 +129,7 @@ def test_the_report_and_the_study_outcome_are_recorded():
     recorded = store.study(study_id)
     best = max(t.value for t in store.history(study_id))
     assert recorded.status == "FINISHED" and recorded.stopped == "" and recorded.report_plot
-    assert recorded.summary["trials_finished"] == 3 and recorded.summary["best_score"] == best
+    assert recorded.summary["study/trials_finished"] == 3 and recorded.summary["best_score"] == best
     assert recorded.report.startswith("#")
 
 

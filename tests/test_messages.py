@@ -8,7 +8,7 @@ from agenthpo.errors import FieldError
 from agenthpo.messages import Analyzed, BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
 from agenthpo.trial import Proposal, TrialState
 
-PROPOSAL = Proposal({"x": 0.5, "kind": "a"}, "tpe", "why not", metrics={"creator_llm_calls": 1.0},
+PROPOSAL = Proposal({"x": 0.5, "kind": "a"}, "tpe", "why not", metrics={"llm/creator_llm_calls": 1.0},
                     tags={"repair": "none"})
 CONFIG = TrialConfig("s1", TrialState.PROPOSED, 3, "t3", PROPOSAL)
 
@@ -23,7 +23,7 @@ CONFIG = TrialConfig("s1", TrialState.PROPOSED, 3, "t3", PROPOSAL)
     Trained(TrialState.FAILED, 3, "t3", error="ValueError: boom"),
     Trained(TrialState.STOPPED, reason="budget used"),
     Analyzed(TrialState.FINISHED, 3, "still improving", "a note"),
-    Reported("s1", "# report", {"trials_finished": 3.0}, BestTrial(2, 0.9, {"x": 0.1}), ""),
+    Reported("s1", "# report", {"study/trials_finished": 3.0}, BestTrial(2, 0.9, {"x": 0.1}), ""),
 ])
 def test_json_round_trip(message):
     data = json.loads(json.dumps(message.to_json()))

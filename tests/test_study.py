@@ -37,7 +37,7 @@ def test_budget_is_respected_and_the_report_written(sqlite_uri):
     report = study.report_study(spec, store, study_id)
     assert report.best.value == max(t.value for t in history)
     run = store.client.get_run(study_id)
-    assert run.info.status == "FINISHED" and run.data.metrics["trials_finished"] == 3
+    assert run.info.status == "FINISHED" and run.data.metrics["study/trials_finished"] == 3
     assert "mlflow.note.content" in run.data.tags
 
 
@@ -89,7 +89,7 @@ def test_llm_study_records_sources_usage_and_analyses(sqlite_uri):
     assert [t.source for t in history] == ["llm", "fallback"] and [t.repair for t in history] == ["none", "fallback"]
     first = store.client.get_run(history[0].run_id).data
     assert first.tags["agenthpo.rationale"].startswith("scripted rationale")
-    assert first.metrics["creator_prompt_tokens"] == 100 and first.metrics["executor_prompt_tokens"] == 100
+    assert first.metrics["llm/creator_prompt_tokens"] == 100 and first.metrics["llm/executor_prompt_tokens"] == 100
     note = first.tags["mlflow.note.content"]
     assert note.startswith("**Creator (llm):** scripted rationale") and results[0][2].verdict
     assert "**Executor (LLM):**" in note
@@ -98,10 +98,10 @@ def test_llm_study_records_sources_usage_and_analyses(sqlite_uri):
     assert "## Final analysis (LLM)" in report.markdown
     totals = store.client.get_run(study_id).data.metrics
     # 2 Creator calls for trial 1 (valid) ... counted per call: 100 prompt + 20 completion tokens each.
-    calls = totals["llm_calls_total"]
-    assert totals["llm_prompt_tokens_total"] == 100 * calls and totals["llm_completion_tokens_total"] == 20 * calls
-    assert totals["llm_cost_usd"] == pytest.approx((100 * calls * 2.5 + 20 * calls * 10) / 1e6)
-    assert totals["creator_fallback_share"] == 0.5 and totals["final_prompt_tokens"] == 100
+    calls = totals["llm/calls_total"]
+    assert totals["llm/prompt_tokens_total"] == 100 * calls and totals["llm/completion_tokens_total"] == 20 * calls
+    assert totals["llm/cost_usd"] == pytest.approx((100 * calls * 2.5 + 20 * calls * 10) / 1e6)
+    assert totals["llm/creator_fallback_share"] == 0.5 and totals["llm/final_prompt_tokens"] == 100
 
 
 @pytest.mark.parametrize("proposer", ["random", "tpe"])

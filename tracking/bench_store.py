@@ -50,7 +50,7 @@ class MlflowBenchmarkStore(MlflowStudyStore):
         self.client.log_batch(study_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def study_metrics(self, study_id: str) -> dict[str, float]:
-        return dict(self.client.get_run(study_id).data.metrics)
+        return names.current_metrics(self.client.get_run(study_id).data.metrics)
 
     def benchmark_studies(self, run_id: str) -> list[str]:
         """Names of the studies tagged to this benchmark run."""

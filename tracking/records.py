@@ -10,7 +10,7 @@ from agenthpo.trial import TrialRecord, TrialState
 
 
 def trial_record(run) -> TrialRecord:
-    tags, metrics = run.data.tags, run.data.metrics
+    tags, metrics = run.data.tags, names.current_metrics(run.data.metrics)
     state = TrialState(tags.get(names.STATE, run.info.status if run.info.status in
                                 ("RUNNING", "FINISHED", "FAILED") else "FAILED"))
     value = float(tags[names.VALUE]) if names.VALUE in tags else None
@@ -24,7 +24,7 @@ def trial_record(run) -> TrialRecord:
         source=tags.get(names.SOURCE, ""), run_id=run.info.run_id,
         facts=json.loads(tags.get(names.ANALYSIS, "{}")),
         error=tags.get(names.ERROR, ""), train_seconds=metrics.get(names.TRAIN_SECONDS),
-        metrics=dict(metrics), repair=tags.get(names.REPAIR, ""),
+        metrics=metrics, repair=tags.get(names.REPAIR, ""),
         rationale=tags.get(names.RATIONALE, ""),
         pruned_step=int(pruned_step) if pruned_step is not None and pruned_step.isdigit() else None,
         pruned_reason=tags.get(names.PRUNED_REASON, ""),

@@ -29,7 +29,6 @@ PRUNER = "agenthpo.pruner"  # the study's early-stopping rule: none, median or a
 PRUNED = "agenthpo.pruned"  # 'true' on a trial its pruner stopped early (state PRUNED)
 PRUNED_STEP = "agenthpo.pruned_step"  # the step it stopped at
 PRUNED_REASON = "agenthpo.pruned_reason"  # why, in the pruner's words
-PRUNER_READS = "pruner_reads"  # metric: how many times the training step read the other trials' curves
 ANALYSIS = "agenthpo.analysis"
 REPAIR = "agenthpo.repair"
 LLM_QUALITY = "agenthpo.llm_quality"  # 'ok', or 'flagged: <part>: <problem>' for LLM words set aside
@@ -45,30 +44,33 @@ BENCHMARK_SEED = "agenthpo.benchmark.seed"
 ROLE_STUDY, ROLE_TRIAL, ROLE_BENCHMARK = "study", "trial", "benchmark"
 
 # -- metrics ----------------------------------------------------------------------------------------
-TRAIN_SECONDS = "train_seconds"
-TRAIN_SECONDS_TOTAL = "train_seconds_total"
-TRIALS_FINISHED = "trials_finished"
-TRIALS_FAILED = "trials_failed"
-TRIALS_PRUNED = "trials_pruned"
-BEST_TRIAL = "best_trial"
-BENCH_WALL_SECONDS = "bench_wall_seconds"
-# One `agenthpo tune` session's time, logged on the study run.
-SESSION_WALL_SECONDS = "session_wall_seconds"
-SESSION_TRAIN_SECONDS = "session_train_seconds"
-SESSION_LLM_SECONDS = "session_llm_seconds"
-SESSION_ORCHESTRATION_SECONDS = "session_orchestration_seconds"
-SESSION_TRIALS = "session_trials"
-LLM_PROMPT_TOKENS_TOTAL = "llm_prompt_tokens_total"
-LLM_COMPLETION_TOKENS_TOTAL = "llm_completion_tokens_total"
-LLM_TOKENS_TOTAL = "llm_tokens_total"
-LLM_CALLS_TOTAL = "llm_calls_total"
-LLM_SECONDS_TOTAL = "llm_seconds_total"
-LLM_SECONDS_PER_TRIAL = "llm_seconds_per_trial"
-LLM_COST_USD = "llm_cost_usd"
-CREATOR_REPAIRED_SHARE = "creator_repaired_share"
-CREATOR_FALLBACK_SHARE = "creator_fallback_share"
+# Grouped by prefix, so that MLflow's chart sections keep them apart: a trial's curves and final scores carry
+# no prefix and come first; `time/`, `llm/`, `study/` and `pruner/` each get a section of their own.
+TRAIN_SECONDS = "time/train_seconds"
+TRAIN_SECONDS_TOTAL = "time/train_seconds_total"
+TRIALS_FINISHED = "study/trials_finished"
+TRIALS_FAILED = "study/trials_failed"
+TRIALS_PRUNED = "study/trials_pruned"
+BEST_TRIAL = "study/best_trial"
+BENCH_WALL_SECONDS = "time/bench_wall_seconds"
+PRUNER_READS = "pruner/reads"  # how many times the training step read the other trials' curves
+# One `agenthpo tune` session's time, logged on the study run at step = session number.
+SESSION_WALL_SECONDS = "time/session_wall_seconds"
+SESSION_TRAIN_SECONDS = "time/session_train_seconds"
+SESSION_LLM_SECONDS = "time/session_llm_seconds"
+SESSION_ORCHESTRATION_SECONDS = "time/session_orchestration_seconds"
+SESSION_TRIALS = "study/session_trials"
+LLM_PROMPT_TOKENS_TOTAL = "llm/prompt_tokens_total"
+LLM_COMPLETION_TOKENS_TOTAL = "llm/completion_tokens_total"
+LLM_TOKENS_TOTAL = "llm/tokens_total"
+LLM_CALLS_TOTAL = "llm/calls_total"
+LLM_SECONDS_TOTAL = "llm/seconds_total"
+LLM_SECONDS_PER_TRIAL = "llm/seconds_per_trial"
+LLM_COST_USD = "llm/cost_usd"
+CREATOR_REPAIRED_SHARE = "llm/creator_repaired_share"
+CREATOR_FALLBACK_SHARE = "llm/creator_fallback_share"
 
-# An LLM call's usage is logged per role on the trial run as `<role>_<kind>` (creator_prompt_tokens).
+# An LLM call's usage is logged per role on the trial run as `llm/<role>_<kind>` (llm/creator_prompt_tokens).
 LLM_ROLES = ("creator", "executor", "final")
 LLM_CALLS, PROMPT_TOKENS, COMPLETION_TOKENS, LLM_SECONDS = "llm_calls", "prompt_tokens", "completion_tokens", \
     "llm_seconds"
@@ -97,10 +99,10 @@ def best_metric(metric: str) -> str:
 
 
 def usage_metric(role: str, kind: str) -> str:
-    """`creator` + `prompt_tokens` -> `creator_prompt_tokens`."""
+    """`creator` + `prompt_tokens` -> `llm/creator_prompt_tokens`."""
     if role not in LLM_ROLES or kind not in USAGE_KINDS:
         raise ValueError(f"no usage metric for role={role!r}, kind={kind!r}")
-    return f"{role}_{kind}"
+    return f"llm/{role}_{kind}"
 
 
 def usage_total(metrics: Iterable[Mapping[str, float]], kind: str, roles: Iterable[str] = ("creator", "executor")
@@ -108,6 +110,24 @@ def usage_total(metrics: Iterable[Mapping[str, float]], kind: str, roles: Iterab
     """The sum of one usage kind over the trials' metrics, for the given roles."""
     names = [usage_metric(role, kind) for role in roles]
     return float(sum(m.get(name, 0.0) for m in metrics for name in names))
+
+
+# Stores written before the names were grouped by prefix hold the same metrics unprefixed; reads map them.
+_GROUPED = [TRAIN_SECONDS, TRAIN_SECONDS_TOTAL, TRIALS_FINISHED, TRIALS_FAILED, TRIALS_PRUNED, BEST_TRIAL,
+            BENCH_WALL_SECONDS, SESSION_WALL_SECONDS, SESSION_TRAIN_SECONDS, SESSION_LLM_SECONDS,
+            SESSION_ORCHESTRATION_SECONDS, SESSION_TRIALS, LLM_COST_USD, CREATOR_REPAIRED_SHARE,
+            CREATOR_FALLBACK_SHARE] + [usage_metric(role, kind) for role in LLM_ROLES for kind in USAGE_KINDS]
+LEGACY_METRICS = {**{name.split("/", 1)[1]: name for name in _GROUPED}, "pruner_reads": PRUNER_READS,
+                  **{name.replace("llm/", "llm_", 1): name for name in (
+                      LLM_PROMPT_TOKENS_TOTAL, LLM_COMPLETION_TOKENS_TOTAL, LLM_TOKENS_TOTAL, LLM_CALLS_TOTAL,
+                      LLM_SECONDS_TOTAL, LLM_SECONDS_PER_TRIAL)}}
+
+
+def current_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """A run's metrics with the names an older store used mapped to today's; a value under today's name wins."""
+    current = {LEGACY_METRICS.get(name, name): value for name, value in metrics.items() if name in LEGACY_METRICS}
+    current.update({name: value for name, value in metrics.items() if name not in LEGACY_METRICS})
+    return current
 
 
 # -- claims and heartbeats (agenthpo.slots, agenthpo.tracking.claims) --------------------------------

@@ -55,7 +55,7 @@ def test_faults_end_in_a_valid_proposal(server, behaviours, source, repair):
     if source == "fallback":
         assert "LLM answer unusable" in proposal.rationale
     # Retries happen inside one SDK call; a repair round is a second call.
-    assert proposal.metrics["creator_llm_calls"] == (1 if repair == "none" else 2)
+    assert proposal.metrics["llm/creator_llm_calls"] == (1 if repair == "none" else 2)
 
 
 def test_a_timeout_falls_back(server):

@@ -218,9 +218,9 @@ def test_agent_and_llm_proposers_in_a_benchmark_count_their_llm_cost(tmp_path, s
                      "llmbench.branin.random.r0": ["random", "random", "random"]}
     study_metrics = {r.data.tags["agenthpo.study"]: r.data.metrics for r in runs(store, "llmbench", "study")}
     asked = 1 + agent.count("llm")  # the trials whose proposal came with a Creator call
-    assert study_metrics["llmbench.branin.agent.r0"]["creator_fallback_share"] == pytest.approx(1 / asked)
-    assert study_metrics["llmbench.branin.llm.r0"]["llm_tokens_total"] == pytest.approx(costs["llm"]["llm_tokens"])
-    assert "llm_tokens_total" not in study_metrics["llmbench.branin.random.r0"]
+    assert study_metrics["llmbench.branin.agent.r0"]["llm/creator_fallback_share"] == pytest.approx(1 / asked)
+    assert study_metrics["llmbench.branin.llm.r0"]["llm/tokens_total"] == pytest.approx(costs["llm"]["llm_tokens"])
+    assert "llm/tokens_total" not in study_metrics["llmbench.branin.random.r0"]
 
 
 @pytest.mark.slow

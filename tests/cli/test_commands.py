@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from agenthpo import names
 from agenthpo.cli import _COMMANDS, build_parser, main
 from agenthpo.cli.base import EXIT_USAGE, _BaseCommand
 from agenthpo.cli.timing import print_summary, session_timing
@@ -68,26 +69,28 @@ def test_an_unreadable_file_is_an_invalid_spec_or_suite_by_command(tmp_path, cap
     assert err.startswith("agenthpo: invalid suite: ") and "cannot read" in err
 
 
-def _trial(number, train_seconds=None, **metrics):
+def _trial(number, train_seconds=None, **seconds):
+    """A trial whose LLM seconds are given per role (creator=2.0 -> metric llm/creator_llm_seconds)."""
+    metrics = {names.usage_metric(role, names.LLM_SECONDS): value for role, value in seconds.items()}
     return SimpleNamespace(number=number, train_seconds=train_seconds, metrics=metrics)
 
 
 def test_session_timing_counts_this_sessions_trials_and_the_final_analysis():
-    earlier = _trial(0, 10.0, creator_llm_seconds=5.0, executor_llm_seconds=1.0)
-    now = [_trial(1, 3.0, creator_llm_seconds=2.0, executor_llm_seconds=0.5, session_llm_seconds=99.0),
-           _trial(2, None, creator_llm_seconds=1.0)]
+    earlier = _trial(0, 10.0, creator=5.0, executor=1.0)
+    now = [_trial(1, 3.0, creator=2.0, executor=0.5), _trial(2, None, creator=1.0)]
     # The study's total: every trial's Creator and Executor calls (9.5 s) and the final analysis (4 s).
     timing = session_timing(20.0, [earlier, *now], now, llm_seconds_total=13.5)
-    assert timing == {"session_wall_seconds": 20.0, "session_train_seconds": 3.0, "session_llm_seconds": 7.5,
-                      "session_orchestration_seconds": 9.5, "session_trials": 2.0}
+    assert timing == {names.SESSION_WALL_SECONDS: 20.0, names.SESSION_TRAIN_SECONDS: 3.0,
+                      names.SESSION_LLM_SECONDS: 7.5, names.SESSION_ORCHESTRATION_SECONDS: 9.5,
+                      names.SESSION_TRIALS: 2.0}
 
 
 def test_session_timing_without_llm_or_trials():
     assert session_timing(2.0, [_trial(0, 1.0)], [], 0.0) == {
-        "session_wall_seconds": 2.0, "session_train_seconds": 0.0, "session_llm_seconds": 0.0,
-        "session_orchestration_seconds": 2.0, "session_trials": 0.0}
+        names.SESSION_WALL_SECONDS: 2.0, names.SESSION_TRAIN_SECONDS: 0.0, names.SESSION_LLM_SECONDS: 0.0,
+        names.SESSION_ORCHESTRATION_SECONDS: 2.0, names.SESSION_TRIALS: 0.0}
     # A total below the trials' own (no final analysis logged) never makes the session's LLM time negative.
-    assert session_timing(2.0, [_trial(0, 1.0, creator_llm_seconds=3.0)], [], 1.0)["session_llm_seconds"] == 0.0
+    assert session_timing(2.0, [_trial(0, 1.0, creator=3.0)], [], 1.0)[names.SESSION_LLM_SECONDS] == 0.0
 
 
 def test_the_summary_prints_best_time_and_where_to_look(capsys):

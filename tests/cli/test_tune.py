@@ -34,8 +34,8 @@ def test_tune_prints_each_trial_the_summary_and_logs_the_session_timing(tmp_path
 
     study_id = MlflowStudyStore(sqlite_uri).find_study("quadratic")
     metrics = MlflowClient(sqlite_uri).get_run(study_id).data.metrics
-    assert metrics["session_trials"] == 2.0 and metrics["session_llm_seconds"] == 0.0
-    assert metrics["session_wall_seconds"] >= metrics["session_train_seconds"] >= 0.0
+    assert metrics["study/session_trials"] == 2.0 and metrics["time/session_llm_seconds"] == 0.0
+    assert metrics["time/session_wall_seconds"] >= metrics["time/session_train_seconds"] >= 0.0
 
     # Again: resumed with nothing left to train.
     assert main(["tune", str(spec), "--trials", "2", "--workdir", str(tmp_path / "work")]) == 0

@@ -34,7 +34,7 @@ def test_proposals_in_a_row_are_valid_and_counted(endpoint, example):
         (proposal,) = proposer.propose(spec.space, history, 1)
         assert spec.space.validate(proposal.params) == proposal.params
         assert proposal.source in ("llm", "fallback")
-        assert proposal.metrics["creator_prompt_tokens"] > 100 and proposal.metrics["creator_llm_seconds"] > 0
+        assert proposal.metrics["llm/creator_prompt_tokens"] > 100 and proposal.metrics["llm/creator_llm_seconds"] > 0
         history.append(TrialRecord(number, proposal.params, TrialState.FINISHED, 0.5 + number / 100,
                                    source=proposal.source, facts={"verdict": "converged"}))
     assert len({spec.space.key(t.params) for t in history}) == 3
@@ -83,8 +83,8 @@ def test_agent_study_on_the_local_model(tmp_path):
     assert all(t.source in ("llm", "tpe", "gp") for t in history)
     asked = [t for t in history if t.repair]
     assert history[0] in asked and all(t.repair in ("none", "fallback") for t in asked)
-    assert all(t.metrics["creator_prompt_tokens"] > 0 for t in asked)
-    assert all("creator_prompt_tokens" not in t.metrics for t in history if not t.repair)
+    assert all(t.metrics["llm/creator_prompt_tokens"] > 0 for t in asked)
+    assert all("llm/creator_prompt_tokens" not in t.metrics for t in history if not t.repair)
     study = store.client.get_run(study_id).data.metrics
-    assert study["llm_tokens_total"] > 1000 and study["llm_seconds_per_trial"] > 0 and study["llm_cost_usd"] == 0
+    assert study["llm/tokens_total"] > 1000 and study["llm/seconds_per_trial"] > 0 and study["llm/cost_usd"] == 0
     assert not (tmp_path / "home" / "llm-server.json").exists(), "the server tune started must be stopped"

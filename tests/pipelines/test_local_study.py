@@ -25,7 +25,7 @@ def check_study(uri: str, name: str, trials: int, metric: str):
         run = client.get_run(trial.run_id)
         assert run.data.tags["mlflow.parentRunId"] == study_id
         assert run.data.tags["agenthpo.source"] == "tpe" and "Verdict" in run.data.tags["mlflow.note.content"]
-        assert metric in run.data.metrics and run.data.metrics["train_seconds"] > 0
+        assert metric in run.data.metrics and run.data.metrics["time/train_seconds"] > 0
         assert "learning_curves.png" in {a.path for a in client.list_artifacts(trial.run_id)}
         steps = client.get_metric_history(trial.run_id, next(k for k in run.data.metrics if k.startswith("validation_")
                                                                and len(client.get_metric_history(trial.run_id, k)) > 1))
@@ -34,7 +34,7 @@ def check_study(uri: str, name: str, trials: int, metric: str):
     assert study.info.status == "FINISHED"
     assert {"report.md", "report.html", "optimization_history.png", "spec.json"} <= {
         a.path for a in client.list_artifacts(study_id)}
-    assert study.data.metrics["trials_finished"] == trials
+    assert study.data.metrics["study/trials_finished"] == trials
     return history
 
 

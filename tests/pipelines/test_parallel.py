@@ -61,4 +61,4 @@ def test_a_parallel_study_on_the_local_runner_trains_k_distinct_trials_per_round
     # Rounds of 2, 2 and 1: a round's trials are all opened by its Creator before any of them ends.
     for first, second in ((1, 2), (3, 4)):
         assert runs[second].info.start_time <= runs[first].info.end_time
-    assert store.client.get_run(study_id).data.metrics["trials_finished"] == 5
+    assert store.client.get_run(study_id).data.metrics["study/trials_finished"] == 5

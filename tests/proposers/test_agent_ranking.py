@@ -113,7 +113,7 @@ def test_a_trusted_creator_offers_candidates_and_the_best_by_expected_improvemen
     assert chosen.tags["agent"].startswith(decision.reason + "; candidates ordered by expected improvement")
     assert chosen.tags["repair"] == "none"
     assert len(llm.requests) == 1 and llm.asked_for() == 5  # one Creator call, for all five candidates
-    assert chosen.metrics["creator_llm_calls"] == pytest.approx(1.0)
+    assert chosen.metrics["llm/creator_llm_calls"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)
@@ -133,8 +133,8 @@ def test_a_round_of_a_trusted_creator_takes_its_candidates_in_order_of_expected_
     assert [p.source for p in chosen] == ["llm", "llm"]
     assert llm.asked_for() == 6
     # The one call's usage is paid by the proposals chosen, whatever was asked.
-    assert sum(p.metrics["creator_llm_calls"] for p in chosen) == pytest.approx(1.0)
-    assert sum(p.metrics["creator_prompt_tokens"] for p in chosen) == pytest.approx(100.0)
+    assert sum(p.metrics["llm/creator_llm_calls"] for p in chosen) == pytest.approx(1.0)
+    assert sum(p.metrics["llm/creator_prompt_tokens"] for p in chosen) == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -185,7 +185,7 @@ def test_an_unusable_answer_of_a_trusted_creator_gives_the_slot_to_the_model(llm
         assert proposal.tags["agent"].startswith(decision.reason)
         assert "the Creator's answer was unusable (" in proposal.tags["agent"]
         assert proposal.tags["agent"].endswith("the model's pick took its slot")
-    assert sum(p.metrics["creator_llm_calls"] for p in chosen) == pytest.approx(1.0)
+    assert sum(p.metrics["llm/creator_llm_calls"] for p in chosen) == pytest.approx(1.0)
     assert len(keys(SPACE, [p.params for p in chosen])) == n
     assert not keys(SPACE, [p.params for p in chosen]) & keys(SPACE, [t.params for t in past])
 

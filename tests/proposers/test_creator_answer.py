@@ -22,8 +22,8 @@ def test_the_creators_configurations_become_llm_proposals():
     first, second = creator_proposals(result, share=2)
     assert (first.source, first.rationale, second.rationale) == ("llm", "near the best", NO_RATIONALE)
     assert first.tags == {"repair": "repaired", "llm_problems": "config 3: x outside [0, 5]", "llm_quality": "ok"}
-    assert first.metrics == {"creator_llm_calls": 1.0, "creator_prompt_tokens": 150.0,
-                             "creator_completion_tokens": 30.0, "creator_llm_seconds": 2.0}
+    assert first.metrics == {"llm/creator_llm_calls": 1.0, "llm/creator_prompt_tokens": 150.0,
+                             "llm/creator_completion_tokens": 30.0, "llm/creator_llm_seconds": 2.0}
     clean = creator_proposals(CreatorResult([({"x": 1}, "r")], [], USAGE), share=1)[0]
     assert clean.tags == {"repair": "none", "llm_problems": "-", "llm_quality": "ok"}
 
@@ -56,7 +56,7 @@ def test_stand_ins_say_why_the_llm_gave_too_few():
     assert stand_in.rationale == ("LLM answer unusable (APITimeoutError from http://x after 1.0s); "
                                   "Optuna TPE, startup (random), after 2 trials")
     assert stand_in.tags == {"repair": "fallback", "llm_problems": "APITimeoutError from http://x after 1.0s"}
-    assert stand_in.metrics["creator_llm_calls"] == 2.0
+    assert stand_in.metrics["llm/creator_llm_calls"] == 2.0
     quiet = fallback_proposals(CreatorResult([], [], Usage()), fillers, share=1)[0]
     assert "too few configurations" in quiet.rationale
 
@@ -65,7 +65,7 @@ def test_a_calls_cost_is_shared_by_the_proposals_chosen_and_its_tags_follow_them
     result = CreatorResult([({"x": 1}, "a")], ["config 2 repeats a configuration"], USAGE)
     from_call = creator_proposals(result, 4) + fallback_proposals(result, [Proposal({"x": 2}, "tpe")] * 3, 4)
     assert call_cost(from_call, 1) == pytest.approx(USAGE.to_metrics("creator"))
-    assert call_cost(from_call, 2)["creator_prompt_tokens"] == pytest.approx(150.0)
+    assert call_cost(from_call, 2)["llm/creator_prompt_tokens"] == pytest.approx(150.0)
     assert answer_tags(from_call) == {"repair": "none", "llm_problems": "config 2 repeats a configuration"}
     assert answer_tags(from_call[1:])["repair"] == "fallback"
     assert answer_tags([]) == {}

@@ -132,7 +132,7 @@ def test_tpe_exploits_the_history_after_startup():
 def test_llm_proposers_use_the_llm_and_record_usage(name):
     proposals = make_proposer(name, OBJECTIVE, seed=0).propose(SPACE, make_history(2), 1)
     assert proposals[0].source == "llm"
-    assert proposals[0].metrics["creator_prompt_tokens"] == 100 and proposals[0].tags["repair"] == "none"
+    assert proposals[0].metrics["llm/creator_prompt_tokens"] == 100 and proposals[0].tags["repair"] == "none"
     assert "scripted rationale" in proposals[0].rationale
 
 

@@ -72,7 +72,7 @@ def test_the_study_run_charts_each_trial_and_tags_the_best(setup):
 
 def test_sessions_are_numbered_on_the_study_run(setup):
     store, study_id = setup
-    assert store.log_session(study_id, {"session_wall_seconds": 3.0}) == 1
-    assert store.log_session(study_id, {"session_wall_seconds": 5.0}) == 2
-    steps = [(m.step, m.value) for m in store.client.get_metric_history(study_id, "session_wall_seconds")]
+    assert store.log_session(study_id, {"time/session_wall_seconds": 3.0}) == 1
+    assert store.log_session(study_id, {"time/session_wall_seconds": 5.0}) == 2
+    steps = [(m.step, m.value) for m in store.client.get_metric_history(study_id, "time/session_wall_seconds")]
     assert steps == [(1, 3.0), (2, 5.0)]

@@ -5,6 +5,7 @@ import pytest
 from agenthpo.tracking import MlflowStudyStore
 from agenthpo.tracking.store import NOTE, PARENT, TAG_LIMIT
 from conftest import quadratic_spec
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
 from agenthpo.spec import parse_spec
@@ -44,6 +45,19 @@ def test_trial_round_trip(setup):
     assert store.curves(trial_id) == {"validation_loss": [(1, 0.5), (2, 0.4), (3, 0.45)]}
     assert store.client.get_run(trial_id).data.metrics["final_validation_loss"] == 0.41
     assert store.client.get_run(trial_id).info.status == "FINISHED"
+
+
+def test_a_trial_an_older_version_recorded_reads_back_under_today_s_metric_names(setup):
+    """Stores written before the names were grouped by prefix hold `train_seconds`, `creator_prompt_tokens`."""
+    spec, store, study_id = setup
+    trial_id = store.start_trial(study_id, 1, Proposal({"x": 0.2, "epochs": 3}, "llm"))
+    store.client.log_batch(trial_id, metrics=[Metric("train_seconds", 7.0, 0, 0), Metric("score", 0.5, 0, 0),
+                                              Metric("creator_prompt_tokens", 90.0, 0, 0)],
+                           tags=[RunTag("agenthpo.state", "FINISHED"), RunTag("agenthpo.value", "0.5")])
+    store.client.set_terminated(trial_id)
+    (record,) = store.history(study_id)
+    assert record.state == TrialState.FINISHED and record.train_seconds == 7.0
+    assert record.metrics["llm/creator_prompt_tokens"] == 90.0 and "creator_prompt_tokens" not in record.metrics
 
 
 def test_failed_trial_keeps_its_error_and_partial_curves(setup):
