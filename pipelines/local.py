@@ -29,6 +29,7 @@ from pathlib import Path
 
 from agenthpo import faults
 from agenthpo.messages import Round
+from agenthpo.slots import current_driver
 from agenthpo.spec import StudySpec
 from agenthpo.trial import TrialState
 
@@ -141,8 +142,10 @@ def run_local(spec: StudySpec, trials: int, workdir: Path, log_path: Path, repor
 
 
 def run_to_budget(spec: StudySpec, store, study_id: str, workdir: Path, log_path: Path,
-                  on_failure: Callable[[PipelineFailed, list[int]], None] | None = None) -> None:
-    """Run pipeline runs of at most CHUNK_TRIALS trials until the study's budget is used or it stops on failures.
+                  on_failure: Callable[[PipelineFailed, list[int]], None] | None = None,
+                  per_run: int | None = None) -> None:
+    """Run pipeline runs of at most CHUNK_TRIALS trials until the current generation's budget is used, the
+    study stops on failures, or this driver opened `per_run` trials (a scheduled run's share).
 
     A run whose step process died has its RUNNING trials marked FAILED (INTERRUPTED when only the
     recording failed) and the remaining budget goes to a new pipeline run; two failed runs in a row
@@ -154,9 +157,15 @@ def run_to_budget(spec: StudySpec, store, study_id: str, workdir: Path, log_path
     attempts_without_progress = 0
     while True:
         history = store.history(study_id)
-        if study.stop_reason(spec, history)[0]:
+        current = study.current_trials(store, study_id, history)
+        if study.stop_reason(spec, current)[0]:
             return
-        chunk = Chunk(spec, min(CHUNK_TRIALS, spec.budget.trials - study.counted(history)[0]), workdir, log_path)
+        left = spec.budget.trials - study.counted(current)[0]
+        if per_run is not None:
+            left = min(left, per_run - len(store.opened_by(study_id, current_driver())))
+            if left <= 0:
+                return
+        chunk = Chunk(spec, min(CHUNK_TRIALS, left), workdir, log_path)
         try:
             timed_out = _watch(chunk, spec, store, study_id)
         except BaseException as exc:

@@ -28,4 +28,5 @@ def trial_record(run) -> TrialRecord:
         rationale=tags.get(names.RATIONALE, ""),
         pruned_step=int(pruned_step) if pruned_step is not None and pruned_step.isdigit() else None,
         pruned_reason=tags.get(names.PRUNED_REASON, ""),
+        generation=int(tags.get(names.GENERATION, "1")),  # trials recorded before generations are the first
     )

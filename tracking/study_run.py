@@ -1,9 +1,11 @@
 """What the study run shows at a glance in the MLflow UI: each trial's objective and the best so far at
 step = trial number (a native optimisation-history chart), the best trial tagged, and a first note line
-linking to it with the trivial baseline beside it. A mixin of `MlflowStudyStore` (its client)."""
+linking to it with the trivial baseline beside it; the generation the study trains in. A mixin of
+`MlflowStudyStore` (its client)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 from mlflow.entities import Metric, RunTag
 
 from agenthpo import names
+from agenthpo.generations import Generation
 
 
 class StudyRunMixin:
@@ -78,3 +81,19 @@ class StudyRunMixin:
         stamp = int(time.time() * 1000)
         self.client.log_batch(study_id, metrics=[Metric(k, float(v), stamp, number) for k, v in timing.items()])
         return number
+
+    def generation(self, study_id: str) -> Generation:
+        """The study's current generation (the first, with no fingerprint, until one is recorded)."""
+        tags = self.client.get_run(study_id).data.tags
+        return Generation(int(tags.get(names.GENERATION, "1")), tags.get(names.GENERATION_FINGERPRINT, ""))
+
+    def begin_generation(self, study_id: str, generation: Generation, note: str) -> None:
+        """Record the generation the study trains in now; `note` (one line) is added to the generations log."""
+        log = self.client.get_run(study_id).data.tags.get(names.GENERATIONS, "")
+        line = json.dumps({"generation": generation.number, "fingerprint": generation.fingerprint[:12],
+                           "began": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "note": note})
+        self.client.log_batch(study_id, tags=[
+            RunTag(names.GENERATION, str(generation.number)),
+            RunTag(names.GENERATION_FINGERPRINT, generation.fingerprint),
+            # The latest 40 generations: a weekly retuning fills a tag's 8000 characters in about a year.
+            RunTag(names.GENERATIONS, "\n".join([*log.splitlines(), line][-40:]))])

@@ -43,22 +43,29 @@ def _state(value: Any, allowed: tuple[TrialState, ...]) -> TrialState:
 
 @dataclass(frozen=True)
 class StudyOpened:
-    """The study's run, created or resumed, and how much of its budget is used."""
+    """The study's run, created or resumed, and how much of its current generation's budget is used.
+    `began`: why this open began a new data generation ('' when it did not)."""
 
     study_id: str
     trials_used: int = 0
     trials_failed: int = 0
+    generation: int = 1
+    began: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.study_id, str) or not self.study_id:
             raise FieldError("study_id", f"{self.study_id!r} must be the study run's id")
+        if not isinstance(self.generation, int) or self.generation < 1:
+            raise FieldError("generation", f"{self.generation!r} must be an integer >= 1")
 
     def to_json(self) -> dict[str, Any]:
-        return {"study_id": self.study_id, "trials_used": self.trials_used, "trials_failed": self.trials_failed}
+        return {"study_id": self.study_id, "trials_used": self.trials_used, "trials_failed": self.trials_failed,
+                "generation": self.generation, "began": self.began}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StudyOpened:
-        return cls(data["study_id"], int(data.get("trials_used", 0)), int(data.get("trials_failed", 0)))
+        return cls(data["study_id"], int(data.get("trials_used", 0)), int(data.get("trials_failed", 0)),
+                   int(data.get("generation", 1)), str(data.get("began", "")))
 
 
 @dataclass(frozen=True)

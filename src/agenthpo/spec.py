@@ -22,10 +22,12 @@ from typing import Any
 from agenthpo import limits
 from agenthpo.cluster import ClusterOptions, parse_cluster
 from agenthpo.errors import FieldError, did_you_mean, prefixed, reject_unknown
+from agenthpo.generations import WarmStart
 from agenthpo.llm.config import LLMConfig
 from agenthpo.proposers import PROPOSERS, uses_llm
 from agenthpo.pruning import PrunerSpec
 from agenthpo.space import SearchSpace
+from agenthpo.spec_paths import absolute_sqlite_uri, expand_env, resolve_path
 from agenthpo.tasks import check_task
 from agenthpo.trial import Objective
 from agenthpo.yaml_strict import load_yaml
@@ -36,10 +38,9 @@ DEFAULT_PROPOSER = "agent"
 # The study stops once this many trials have failed (Katib's maxFailedTrialCount).
 DEFAULT_MAX_FAILED = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _TOP_LEVEL = {"name", "task", "description", "data", "test_data", "objective", "space", "budget", "proposer", "seed",
               "tracking_uri", "experiment", "task_options", "llm", "start", "parallel", "cluster",
-              "pruner"}
+              "pruner", "warm_start"}
 _BUDGET_FIELDS = ("trials", "max_failed_trials", "trial_timeout")
 # What the pipeline passes every proposer itself: never a spec's option.
 _PROPOSER_INTERNAL = {"self", "objective", "seed", "context", "client", "source"}
@@ -109,6 +110,8 @@ class StudySpec:
     cluster: ClusterOptions | None = None
     # Early stopping while a trial trains (agenthpo.pruning): none, median or asha.
     pruner: PrunerSpec = field(default_factory=PrunerSpec)
+    # What a new data generation (or, with `study`, a new study) trains first (agenthpo.generations).
+    warm_start: WarmStart = field(default_factory=WarmStart)
 
     @property
     def uses_llm(self) -> bool:
@@ -159,6 +162,7 @@ class StudySpec:
             "parallel": self.parallel,
             "cluster": None if self.cluster is None else self.cluster.to_json(),
             "pruner": self.pruner.to_json(),
+            "warm_start": self.warm_start.to_json(),
         }
 
     @classmethod
@@ -228,11 +232,11 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
 
     data_path = _optional(data, "data", str, default=None)
     if data_path is not None:
-        data_path = _resolve_path(_expand_env(data_path, "data"), base_dir)
+        data_path = resolve_path(expand_env(data_path, "data"), base_dir)
     test_path = _optional(data, "test_data", str, default=None)
     if test_path is not None:
-        test_path = _resolve_path(_expand_env(test_path, "test_data"), base_dir)
-    tracking_uri = _expand_env(_optional(data, "tracking_uri", str, default=DEFAULT_TRACKING_URI), "tracking_uri")
+        test_path = resolve_path(expand_env(test_path, "test_data"), base_dir)
+    tracking_uri = expand_env(_optional(data, "tracking_uri", str, default=DEFAULT_TRACKING_URI), "tracking_uri")
     experiment = _optional(data, "experiment", str, default=None)
     task_options = _optional(data, "task_options", Mapping, default={}) or {}
     # The plug-in's declared options and metrics: a typo or an unreported metric fails here, not in every trial.
@@ -241,7 +245,7 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
     with prefixed("llm"):
         llm = LLMConfig.from_json(llm_data)
         if llm.base_url is not None:
-            llm = replace(llm, base_url=_expand_env(llm.base_url, "base_url"))
+            llm = replace(llm, base_url=expand_env(llm.base_url, "base_url"))
 
     start_data = _optional(data, "start", Mapping, default=None)
     with prefixed("start"):
@@ -254,13 +258,17 @@ def _parse(data: Any, base_dir: Path | None) -> StudySpec:
         cluster = parse_cluster(data.get("cluster"))
     with prefixed("pruner"):
         pruner = PrunerSpec.from_json(data.get("pruner"))
+    with prefixed("warm_start"):
+        warm_start = WarmStart.from_json(data.get("warm_start"))
+        if warm_start.study == name:
+            raise FieldError("study", f"{name!r} is this study: name another study to start from")
 
     spec = StudySpec(
         name=name, task=task, description=description, objective=objective, space=space,
         budget=budget, proposer=proposer, seed=seed, data=data_path, test_data=test_path,
         tracking_uri=absolute_sqlite_uri(tracking_uri), experiment=experiment,
         task_options=dict(task_options), llm=llm, start=start, parallel=parallel, cluster=cluster,
-        pruner=pruner,
+        pruner=pruner, warm_start=warm_start,
     )
     limits.check_spec_size(spec.to_json())
     return spec
@@ -297,32 +305,6 @@ def _start_config(start: Mapping[str, Any], space: SearchSpace) -> dict[str, Any
     if missing:
         raise FieldError("", f"{dict(start)!r} lacks {missing}: a start configuration sets every parameter")
     return space.validate(start)
-
-
-def absolute_sqlite_uri(uri: str) -> str:
-    """sqlite:///relative.db -> sqlite:////abs/path/relative.db, so subprocesses in other folders agree."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
-        return prefix + str(Path(uri[len(prefix):]).resolve())
-    return uri
-
-
-def _resolve_path(value: str, base_dir: Path | None) -> str:
-    if "://" in value or base_dir is None or os.path.isabs(value):
-        return value
-    return str((base_dir / value).resolve())
-
-
-def _expand_env(value: str, field_path: str) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        var, default = match.group(1), match.group(2)
-        if var in os.environ:
-            return os.environ[var]
-        if default is None:
-            raise FieldError(field_path, f"{value!r} uses ${{{var}}}, which is not set (write ${{{var}:-default}})")
-        return default
-
-    return _ENV.sub(substitute, value)
 
 
 def _required(data: Mapping[str, Any], key: str, kind: type) -> Any:

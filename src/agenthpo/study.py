@@ -14,28 +14,38 @@ go stale). Steps are idempotent for KFP's retries: a retried Creator returns the
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from agenthpo import names
 from agenthpo.agents.quality import tag_value
 from agenthpo.baseline import objective_series, trivial_baseline
 from agenthpo.executor import analyze_trial
-from agenthpo.messages import BestTrial, Reported, Round, StopKind, StudyOpened, Trained, TrialConfig
+from agenthpo.generations import (
+    Generation,
+    PriorInformed,
+    earlier_slots,
+    generations_section,
+    next_generation,
+    of_generation,
+    prior_trials,
+    warm_starts,
+)
+from agenthpo.messages import BestTrial, Reported, Round, StopKind, StudyOpened, TrialConfig
 from agenthpo.proposers import ProposerContext, make_proposer
 from agenthpo.proposers.base import with_pending
-from agenthpo.pruning import Peer, PruningMonitor, TrialPruned, monitor_for
+from agenthpo.pruning import Peer
 from agenthpo.report import FINAL_HEADING, SET_ASIDE, build_report
 from agenthpo.report_html import HISTORY_CHART, report_charts, report_page
-from agenthpo.slots import STEP_RETRIES, Claim, become_driver, current_driver, heartbeats, poll_seconds, recorded_result
+from agenthpo.slots import Claim, become_driver, current_driver, poll_seconds
 from agenthpo.spec import StudySpec
 from agenthpo.study_summary import final_analysis, llm_totals, study_summary
-from agenthpo.tasks import Task, TrialContext, load_task, objective_value, with_defaults
+from agenthpo.tasks import TrialContext, load_task
 from agenthpo.tasks.contracts import contract_reports, data_fingerprint, enforce
+from agenthpo.training import curves_plot, train_step, train_trial  # noqa: F401 - steps of the study, here too
 from agenthpo.trial import Proposal, TrialRecord, TrialState, best_trial
 
 Curves = Mapping[str, Sequence[tuple[int, float]]]
@@ -72,6 +82,9 @@ class StudyStore(Protocol):
     def write_contract(self, study_id: str, reports: Sequence[Mapping[str, Any]], fingerprint: str) -> None: ...
     def profile(self, study_id: str) -> dict[str, Any]: ...
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None: ...
+    def find_study(self, name: str, experiment: str | None = None) -> str | None: ...
+    def generation(self, study_id: str) -> Generation: ...
+    def begin_generation(self, study_id: str, generation: Generation, note: str) -> None: ...
 
 
 def counted(history: Sequence[TrialRecord]) -> tuple[int, int]:
@@ -79,6 +92,13 @@ def counted(history: Sequence[TrialRecord]) -> tuple[int, int]:
     used = sum(t.state.counts_against_budget for t in history)
     failed = sum(t.state == TrialState.FAILED for t in history)
     return used, failed
+
+
+def current_trials(store: StudyStore, study_id: str, history: Sequence[TrialRecord] | None = None
+                   ) -> list[TrialRecord]:
+    """The trials of the study's current data generation: what its budget, stop rules and best count."""
+    history = store.history(study_id) if history is None else history
+    return of_generation(history, store.generation(study_id).number)
 
 
 def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[StopKind | None, str]:
@@ -105,14 +125,15 @@ def open_study(spec: StudySpec, store: StudyStore) -> StudyOpened:
     ctx = TrialContext.for_spec(spec)
     check_data_contract(spec, store, study_id, task, ctx)
     history = store.history(study_id)
+    generation, began = next_generation(spec, store, study_id, history)
     if not history:
         # Profiled once, for the Creator's background; a task may have no profile (then nothing is written).
         profile = getattr(task, "profile", None)
         statistics = profile(ctx) if profile is not None else {}
         if statistics:
             store.write_profile(study_id, statistics)
-    used, failed = counted(history)
-    return StudyOpened(study_id, used, failed)
+    used, failed = counted(of_generation(history, generation))
+    return StudyOpened(study_id, used, failed, generation, began)
 
 
 def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task, ctx: TrialContext) -> None:
@@ -130,12 +151,13 @@ def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task,
     enforce(spec.data or spec.task, reports)
 
 
-def proposer_context(spec: StudySpec, store: StudyStore, study_id: str) -> ProposerContext:
+def proposer_context(spec: StudySpec, store: StudyStore, study_id: str, prior: Sequence[TrialRecord] = ()
+                     ) -> ProposerContext:
     if not spec.uses_llm:
         return ProposerContext(study=spec.name)
     task = load_task(spec.task)
     return ProposerContext(study=spec.name, description=spec.description, model=task.description,
-                           dataset=store.profile(study_id), llm=spec.llm)
+                           dataset=store.profile(study_id), llm=spec.llm, prior=tuple(prior))
 
 
 def create_trial(spec: StudySpec, store: StudyStore, study_id: str) -> TrialConfig:
@@ -157,13 +179,18 @@ def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int |
     driver = driver or current_driver()
     configs = [TrialConfig(study_id, TrialState.PROPOSED, number, trial_id, proposal)
                for number, trial_id, proposal in (store.recorded_round(study_id, key) if key else [])]
+    generation = store.generation(study_id).number
     while True:
-        kind, reason = stop_reason(spec, store.history(study_id))
+        history = store.history(study_id)
+        kind, reason = stop_reason(spec, of_generation(history, generation))
         if kind is not None or len(configs) >= slots:
             break
-        free = spec.budget.trials - store.slots_held(study_id)
+        # The claims count every trial number's slot: this generation's budget starts after the earlier ones'.
+        budget = spec.budget.trials + earlier_slots(history, generation)
+        free = budget - store.slots_held(study_id)
         if free > 0:
-            configs += _claim_round(spec, store, study_id, min(slots - len(configs), free), key, driver)
+            configs += _claim_round(spec, store, study_id, min(slots - len(configs), free), key, driver,
+                                    generation, budget)
             if configs:
                 break
         elif configs:
@@ -176,22 +203,30 @@ def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int |
     return Round(study_id, stop=kind, reason=reason)
 
 
-def _claim_round(spec: StudySpec, store: StudyStore, study_id: str, n: int, key: str, driver: str
-                 ) -> list[TrialConfig]:
-    """Propose n configurations and claim a slot for each, in order, until a claim is refused."""
+def _claim_round(spec: StudySpec, store: StudyStore, study_id: str, n: int, key: str, driver: str,
+                 generation: int = 1, budget: int | None = None) -> list[TrialConfig]:
+    """Propose n configurations and claim a slot for each, in order, until a claim is refused: the start
+    configuration and the warm starts first, then the proposer's, which sees this generation's trials
+    (earlier generations' only as a prior)."""
     history = store.history(study_id)
+    current = of_generation(history, generation)
     proposals: list[Proposal] = []
     start = start_proposal(spec, history)
     if start is not None:
         proposals.append(start)
+    proposals += warm_starts(spec, store, history, generation)[:n - len(proposals)]
     if len(proposals) < n:
+        prior = prior_trials(history, generation)
         proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
-                                 context=proposer_context(spec, store, study_id))
+                                 context=proposer_context(spec, store, study_id, prior))
+        if prior and not spec.uses_llm:  # the model sees the previous generation by rank only
+            proposer = PriorInformed(proposer, of_generation(prior, generation - 1), spec.objective)
         # The start configuration is taken: the proposer sees it as a running trial (no duplicate).
-        proposals += proposer.propose(spec.space, with_pending(history, proposals), n - len(proposals))
+        proposals += proposer.propose(spec.space, with_pending(current, proposals), n - len(proposals))
     opened = []
     for proposal in proposals:
-        claim = store.claim_trial(study_id, proposal, spec.budget.trials, key, driver)
+        proposal = dataclasses.replace(proposal, tags={**proposal.tags, "generation": str(generation)})
+        claim = store.claim_trial(study_id, proposal, spec.budget.trials if budget is None else budget, key, driver)
         if not claim.granted:
             break
         opened.append(TrialConfig(study_id, TrialState.PROPOSED, claim.number, claim.trial_id, proposal))
@@ -213,97 +248,6 @@ def start_proposal(spec: StudySpec, history: Sequence[TrialRecord]) -> Proposal 
                                               "so that all of them begin from the same point")
 
 
-def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, task: Task | None = None) -> Trained:
-    """The Executor's training step. Any failure of the task becomes a FAILED trial, not an exception;
-    so does a train() past `budget.trial_timeout` ("timed out after N s"). A failure to record the
-    result (the tracking server still down after the retries) is not the task's: it fails the step,
-    and the driver marks the trial INTERRUPTED (`agenthpo.faults`). `task`: the spec's plug-in unless given
-    (the Python API's `optimize(fn)` trains the user's function)."""
-    from agenthpo import faults
-
-    if not config.proposed:
-        return Trained(TrialState.STOPPED, reason=config.reason)
-    assert config.proposal is not None  # a PROPOSED config carries its proposal (checked when built)
-    trial_id, number = config.trial_id, config.number
-    ctx = TrialContext.for_spec(spec)
-    started = time.perf_counter()
-    faults.note(trial_id, faults.STARTED)
-    try:
-        task = task if task is not None else load_task(spec.task)
-        ctx.on_report = monitor_for(spec, task, lambda metric, known: store.peer_curves(
-            config.study_id, metric, known | {trial_id}))
-        # A hyperparameter the space leaves out trains with the plug-in's default for it.
-        params, _ = with_defaults(task, spec.space.validate(config.proposal.params))
-        with faults.deadline(getattr(spec.budget, "trial_timeout", None)):
-            metrics = task.train(params, ctx)
-        value = objective_value(metrics, spec.objective)
-    except TrialPruned as pruned:  # stopped by the spec's pruner: a result, counted, never a failure
-        seconds = time.perf_counter() - started
-        faults.note(trial_id, faults.TRAINED)
-        with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
-            store.prune_trial(trial_id, pruned.step, pruned.reason, ctx.curves, seconds,
-                              curves_plot(spec, ctx, number, folder), reads=_reads(ctx))
-        return Trained(TrialState.PRUNED, number, trial_id, reason=pruned.reason, train_seconds=seconds)
-    except Exception as exc:  # a crashed trial is a recorded result
-        seconds = time.perf_counter() - started
-        error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
-        faults.note(trial_id, faults.TRAINED)  # over: the driver's timeout backstop waits for the recording
-        with faults.recording(trial_id):
-            store.fail_trial(trial_id, error, ctx.curves, seconds)
-        return Trained(TrialState.FAILED, number, trial_id, error=f"{type(exc).__name__}: {exc}",
-                       train_seconds=seconds)
-    seconds = time.perf_counter() - started
-    faults.note(trial_id, faults.TRAINED)
-    with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
-        reads = _reads(ctx)
-        store.finish_trial(trial_id, value, {**metrics, spec.objective.metric: value, **reads}, ctx.curves,
-                           seconds, curves_plot(spec, ctx, number, folder))
-    return Trained(TrialState.FINISHED, number, trial_id, value=value, train_seconds=seconds)
-
-
-def curves_plot(spec: StudySpec, ctx: TrialContext, number: int, folder: str) -> Path | None:
-    if not ctx.curves:
-        return None
-    from agenthpo.plots import plot_curves
-
-    return plot_curves(ctx.curves, Path(folder) / "learning_curves.png", f"{spec.name}: trial {number}")
-
-
-def _reads(ctx: TrialContext) -> dict[str, float]:
-    """How often the pruner read the other trials' curves (a metric on the trial; none without a pruner)."""
-    monitor = ctx.on_report
-    return {names.PRUNER_READS: float(monitor.peers.reads)} if isinstance(monitor, PruningMonitor) else {}
-
-
-def train_step(spec: StudySpec, store: StudyStore, config: TrialConfig, task: Task | None = None) -> Trained:
-    """The training step as a pipeline (or `run_inprocess`) runs it: `train_trial` with a heartbeat, once.
-
-    A trial already FINISHED or FAILED (a retried step) is not trained again: its recorded result is
-    returned. One given back (INTERRUPTED, STOPPED, deleted) is not trained (STOPPED). A RUNNING one
-    left by a step that died is trained again in the same run, unless STEP_RETRIES steps died on
-    it already: then it is FAILED (killed: out of memory, a lost node), so that the pipeline goes on.
-    A trial marked INTERRUPTED while it trained (its heartbeat went stale) keeps its late result as
-    information only: STOPPED is returned.
-    """
-    if not config.proposed:
-        return train_trial(spec, store, config, task)
-    recorded = store.trial(config.trial_id)
-    if recorded is None or recorded.state not in (TrialState.RUNNING, TrialState.PROPOSED):
-        return recorded_result(config, recorded)
-    died = store.start_training(config.trial_id)
-    if died >= STEP_RETRIES:
-        error = (f"its training step's process died {died} times (killed: out of memory, or its node was "
-                 f"lost?); not started again")
-        store.fail_trial(config.trial_id, error, {}, 0.0)
-        return Trained(TrialState.FAILED, config.number, config.trial_id, error=error)
-    with heartbeats(store, config.trial_id):
-        trained = train_trial(spec, store, config, task)
-    recorded = store.trial(config.trial_id)  # marked INTERRUPTED while it trained: its result came late
-    if recorded is not None and recorded.state == TrialState.INTERRUPTED:
-        return recorded_result(config, recorded)
-    return trained
-
-
 def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
     """Run the study's rounds to its budget in this process (a round's trials one after another):
     the same steps, in the same order, as the pipeline runs them in separate processes."""
@@ -318,10 +262,12 @@ def run_inprocess(spec: StudySpec, store: StudyStore, study_id: str) -> None:
 def report_study(spec: StudySpec, store: StudyStore, study_id: str, html_path: str = "") -> Reported:
     """The final report on the study run: Markdown, the history chart, and an HTML page with the charts
     (also written to `html_path`: the Kubeflow UI's HTML output)."""
-    history = store.history(study_id)
+    every = store.history(study_id)
+    history = current_trials(store, study_id, every)  # a changed data set's values are never compared
     kind, reason = stop_reason(spec, history)
     stopped = reason if kind == StopKind.FAILURES else ""
     markdown = build_report(spec.name, spec.space, history, spec.objective, stopped)
+    markdown += "\n" + generations_section(every, spec.objective) if len(every) > len(history) else ""
     best = best_trial(history, spec.objective)
     summary = study_summary(spec.objective, history, *counted(history))
     quality = ""
@@ -332,7 +278,7 @@ def report_study(spec: StudySpec, store: StudyStore, study_id: str, html_path: s
         elif analysis:  # the deterministic report stands alone; the reader learns why
             markdown += f"\n{SET_ASIDE} {checked.describe()}.*\n"
         quality = tag_value({"final": checked}) if analysis else ""
-        summary.update(llm_totals(spec, history, final_usage))
+        summary.update(llm_totals(spec, every, final_usage))
     # First lines of the study run's note: the best trial (linked) and the trivial baseline beside it.
     baseline = trivial_baseline(spec.objective.metric, store.profile(study_id))
     header = store.write_progress(study_id, spec.objective.metric, objective_series(history, spec.objective),

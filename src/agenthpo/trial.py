@@ -12,8 +12,9 @@ from agenthpo.errors import FieldError, did_you_mean
 from agenthpo.space import Scalar
 
 # Where a configuration came from: the Creator (llm), TPE standing in for an unusable Creator answer
-# (fallback), random search, TPE, the agent's Gaussian-process search (gp) or the spec's start.
-SOURCES = ("llm", "fallback", "random", "tpe", "gp", "start")
+# (fallback), random search, TPE, the agent's Gaussian-process search (gp), the spec's start, or a
+# configuration found before, retrained first (warm_start: agenthpo.generations).
+SOURCES = ("llm", "fallback", "random", "tpe", "gp", "start", "warm_start")
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class TrialRecord:
     rationale: str = ""  # why its proposer chose it (the Creator's own words for `llm`)
     pruned_step: int | None = None  # PRUNED: the step it stopped at, and why (the pruner's words)
     pruned_reason: str = ""
+    generation: int = 1  # the data generation it trained on (agenthpo.generations)
 
     def __post_init__(self) -> None:
         if self.state == TrialState.FINISHED and (self.value is None or not math.isfinite(self.value)):

@@ -123,7 +123,7 @@ def test_tune_names_a_status_file_in_its_workdir_for_the_steps_and_unsets_it_aft
 
     seen = []
 
-    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None):
+    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None):
         seen.append(os.environ.get(STATUS_ENV))
         study.run_inprocess(spec, store, study_id)
 

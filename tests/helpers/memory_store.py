@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agenthpo import names
+from agenthpo.generations import Generation
 from agenthpo.pruning import Peer
 from agenthpo.slots import Claim, current_driver, is_stale, slots_taken
 from agenthpo.spec import StudySpec
@@ -84,6 +85,7 @@ class MemoryTrial:
             facts=copy.deepcopy(self.facts), error=_first_line(self.error) if self.error else "",
             train_seconds=metrics.get(names.TRAIN_SECONDS), metrics=metrics, repair=self.tags.get("repair", ""),
             rationale=self.rationale, pruned_step=self.pruned_step, pruned_reason=self.pruned_reason,
+            generation=int(self.tags.get("generation", "1")),
         )
 
 
@@ -97,6 +99,8 @@ class MemoryStudy:
     profile: dict[str, Any] | None = None
     contract: list[dict[str, Any]] = field(default_factory=list)
     fingerprint: str = ""
+    generation: Generation = field(default_factory=Generation)
+    generations: list[tuple[Generation, str]] = field(default_factory=list)  # as begun, with the note
     report: str = ""
     report_plot: bool = False
     html: str = ""  # the report page (agenthpo.report_html)
@@ -155,6 +159,13 @@ class MemoryStudyStore:
 
     def profile(self, study_id: str) -> dict[str, Any]:
         return copy.deepcopy(self.studies[study_id].profile or {})
+
+    def generation(self, study_id: str) -> Generation:
+        return self.studies[study_id].generation
+
+    def begin_generation(self, study_id: str, generation: Generation, note: str) -> None:
+        self.studies[study_id].generation = generation
+        self.studies[study_id].generations.append((generation, note))
 
     def contract_fingerprint(self, study_id: str) -> str:
         return self.studies[study_id].fingerprint

@@ -19,7 +19,7 @@ def inprocess_pipeline(monkeypatch):
 
     from agenthpo import study
 
-    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None):
+    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None):
         study.run_inprocess(spec, store, study_id)
 
     monkeypatch.setattr(local, "run_to_budget", run_to_budget)

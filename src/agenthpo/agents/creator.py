@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agenthpo.agents.log import experimental_log
+from agenthpo.agents.log import experimental_log, prior_log
 from agenthpo.agents.schema import RATIONALE_CHARS, configs_schema
 from agenthpo.llm.client import LLMAuthError, LLMClient, LLMError, Usage, parse_json
 from agenthpo.redact import redact
@@ -44,6 +44,8 @@ class Background:
     description: str
     model: str
     dataset: Mapping[str, Any] = field(default_factory=dict)
+    # Earlier data generations' finished trials (agenthpo.generations): prior knowledge, not past trials.
+    prior: tuple[TrialRecord, ...] = ()
 
 
 def escape_markup(text: str) -> str:
@@ -76,6 +78,10 @@ def build_messages(background: Background, space: SearchSpace, history: Sequence
         fenced("space", space.describe()),
         f"Past trials ({len(history)}):",
         fenced("history", experimental_log(space, history, objective)),
+        *([f"Earlier generations (trained on older data; their {objective.metric} compares with each other, not "
+           f"with the trials above; a good start, not a result):", fenced("prior", prior_log(space,
+                                                                                        background.prior, objective))]
+          if background.prior else []),
         f"Propose {n} new configuration(s), each different from every past trial and from each other.",
     ])
     if schema_in_prompt:

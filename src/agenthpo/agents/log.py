@@ -118,3 +118,20 @@ def experimental_log(space: SearchSpace, history: Sequence[TrialRecord], objecti
     if detail:
         lines += ["Notes on the latest and the best trials:", *detail]
     return "\n".join(lines)
+
+
+PRIOR_PER_GENERATION = 5  # the best few of each earlier generation: enough to start from, few tokens
+
+
+def prior_log(space: SearchSpace, prior: Sequence[TrialRecord], objective: Objective) -> str:
+    """Earlier generations' best trials (inside the `<prior>` fence), each generation under its own heading:
+    their values were measured on older data and are comparable only with each other."""
+    lines = []
+    for generation in sorted({t.generation for t in prior}, reverse=True):
+        done = sorted((t for t in prior if t.generation == generation and t.finished), key=lambda t: t.value,
+                      reverse=objective.maximize)[:PRIOR_PER_GENERATION]
+        if done:
+            lines += [f"generation {generation} (its best {len(done)}):",
+                      " | ".join(["trial", "source", *space.names, objective.metric, "Executor's verdict"]),
+                      *(table_row(space, t, objective) for t in done)]
+    return "\n".join(lines)

@@ -77,7 +77,7 @@ class Study:
 
     def stop_reason(self) -> str:
         """Why no further trial may start ('' while the study goes on)."""
-        return steps.stop_reason(self.spec, self.store.history(self.study_id))[1]
+        return steps.stop_reason(self.spec, steps.current_trials(self.store, self.study_id))[1]
 
     # -- running trials -----------------------------------------------------------------------------------
     def optimize(self, fn: TrainFunction | None = None, n_trials: int | None = None, *, report: bool = True) -> None:

@@ -125,7 +125,7 @@ class BenchmarkRun:
         for entry, proposer, repeat in self.plan():
             spec = (self.suite.human_spec(entry) if repeat < 0 else self.suite.study_spec(entry, proposer, repeat))
             done = self.store.study_done(spec.name, spec.experiment_name)
-            if done is not None and study.stop_reason(spec, self.store.history(done))[0] is None:
+            if done is not None and study.stop_reason(spec, study.current_trials(self.store, done))[0] is None:
                 done = None  # ended under a smaller budget (--trials raised since): it goes on
             if done is None:
                 study_id, trained = self._train(spec)

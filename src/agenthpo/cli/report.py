@@ -24,6 +24,7 @@ class _Report(_BaseCommand):
 
     def take_action(self, args: argparse.Namespace) -> int:
         from agenthpo import study
+        from agenthpo.generations import generations_section
         from agenthpo.report import build_report, final_section
 
         name, uri, experiment = _target(args)
@@ -40,9 +41,11 @@ class _Report(_BaseCommand):
             print(f"agenthpo: no study named {name!r} in {uri}", file=sys.stderr)
             return EXIT_FAILED
         spec = store.load_spec(study_id)
-        history = store.history(study_id)
+        every = store.history(study_id)
+        history = study.current_trials(store, study_id, every)
         kind, reason = study.stop_reason(spec, history)
         print(build_report(spec.name, spec.space, history, spec.objective, reason if kind == StopKind.FAILURES else ""))
+        print(generations_section(every, spec.objective), end="")
         final = final_section(store.stored_report(study_id))
         if final:
             print(final)

@@ -38,7 +38,10 @@ class _Tune(_BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("spec", help="study spec (YAML)")
-        parser.add_argument("--trials", type=_positive_int, help="override budget.trials")
+        parser.add_argument("--trials", type=_positive_int, help="override budget.trials (per data generation)")
+        parser.add_argument("--trials-per-run", type=_positive_int,
+                            help="train at most this many trials in this run (a scheduled retuning's share); the "
+                                 "study goes on from there the next time")
         parser.add_argument("--proposer", help="override the proposer (random, tpe, ...); a study goes on with "
                                                "the proposer it was created with")
         parser.add_argument("--name", help="start a new study of this name from the spec (e.g. to try another "
@@ -68,7 +71,7 @@ class _Tune(_BaseCommand):
 def _again(args: argparse.Namespace) -> str:
     """The command line that resumes this study."""
     words = ["agenthpo", "tune", str(args.spec)]
-    for option in ("trials", "proposer", "name", "tracking_uri"):
+    for option in ("trials", "trials_per_run", "proposer", "name", "tracking_uri"):
         if getattr(args, option, None):
             words += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     if args.workdir != ".agenthpo":
@@ -131,8 +134,12 @@ class _Session:
         opened = study.open_study(spec, store)
         study_id = self.study_id = opened.study_id
         resumed = f", resuming after {opened.trials_used} trials" if opened.trials_used else ""
+        generation = f" of generation {opened.generation}" if opened.generation > 1 else ""
         print(f"agenthpo: study {spec.name!r}: {spec.task}, proposer {spec.proposer.name}, "
-              f"{spec.budget.trials} trials{resumed}\n  tracking: {spec.tracking_uri} (run {study_id})", flush=True)
+              f"{spec.budget.trials} trials{generation}{resumed}\n  tracking: {spec.tracking_uri} (run {study_id})",
+              flush=True)
+        if opened.began:
+            print(f"agenthpo: {opened.began}", flush=True)
         workdir = Path(args.workdir).resolve()
         log_path = workdir / "logs" / f"{spec.name}.log"
         # The LLM call running now, in any step (they inherit the variable): shown while it waits.
@@ -150,12 +157,17 @@ class _Session:
 
         try:
             try:
-                run_to_budget(spec, store, study_id, workdir, log_path, on_failure=report_failure)
+                run_to_budget(spec, store, study_id, workdir, log_path, on_failure=report_failure,
+                              per_run=args.trials_per_run)
             except PipelineFailed as exc:
                 print(f"agenthpo: the pipeline fails before any trial starts ({exc}); giving up", file=sys.stderr)
                 return EXIT_FAILED
-            history = store.history(study_id)
-            kind, reason = study.stop_reason(spec, history)
+            current = study.current_trials(store, study_id)
+            kind, reason = study.stop_reason(spec, current)
+            if kind is None:  # stopped by --trials-per-run: the next run goes on
+                left = spec.budget.trials - study.counted(current)[0]
+                reason = (f"this run's share of {args.trials_per_run} trials trained (--trials-per-run); "
+                          f"{left} of the generation's {spec.budget.trials} are left for the next runs")
 
             reported = study.report_study(spec, store, study_id)  # its final analysis is shown waiting too
         finally:
@@ -172,7 +184,7 @@ class _Session:
         trained = [t for t in history if t.number in mine]
         timing = session_timing(wall, history, trained, reported.summary.get(names.LLM_SECONDS_TOTAL, 0.0))
         store.log_session(study_id, timing)
-        none_finished = not any(t.finished for t in history)
+        none_finished = not any(t.finished for t in study.current_trials(store, study_id, history))
         print_summary(spec, reported.best, reported.summary, timing, kind, reason, none_finished=none_finished,
                       experiment_id=store.experiment_id(spec.experiment_name))
         return EXIT_FAILED if kind == StopKind.FAILURES or none_finished else EXIT_OK

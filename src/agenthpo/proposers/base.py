@@ -94,6 +94,8 @@ class ProposerContext:
     model: str = ""
     dataset: Mapping[str, Any] = field(default_factory=dict)
     llm: LLMConfig | None = None
+    # Earlier data generations' finished trials: the Creator reads them as prior knowledge (agenthpo.generations).
+    prior: tuple[TrialRecord, ...] = ()
 
 
 class ProposerFactory(Protocol):

@@ -40,7 +40,7 @@ class LLMProposer:
         except LLMError as exc:
             return CreatorResult([], [], Usage(), error=str(exc))
         ctx = self.context
-        background = Background(ctx.study, ctx.description, ctx.model, dict(ctx.dataset))
+        background = Background(ctx.study, ctx.description, ctx.model, dict(ctx.dataset), tuple(ctx.prior))
         seed = int(history_rng(self.seed, history, salt=1).integers(2**31 - 1))
         return propose_with_llm(self._client, background, space, history, self.objective, n,
                                 tried_keys(space, history), seed, repair=self.repair)
