@@ -273,3 +273,40 @@ def test_the_real_client_creates_the_recurring_run_then_deletes_the_old_one(tmp_
     assert job["max_concurrency"] == 1
     assert job["no_catchup"] is True and job["mode"] == "ENABLE"
     assert len(job["pipeline_spec"]["pipeline_spec"]["root"]["dag"]["tasks"]) == 1 + 2 * 3 + 1
+
+
+def test_each_firing_of_a_scheduled_run_opens_the_generation_its_data_belongs_to(tmp_path, kfp_server, sqlite_uri):
+    """The recurring run as scheduled through the KFP API, fired twice: its steps' bodies, run here as its pods
+    would run them, with the data file changed between the firings (what the open step fingerprints)."""
+    from agenthpo.components import bodies
+    from agenthpo.messages import StudyOpened
+    from agenthpo.spec import parse_spec
+    from conftest import quadratic_spec
+
+    from agenthpo import study
+    from agenthpo.tracking import MlflowStudyStore
+
+    host, requests = kfp_server
+    data = tmp_path / "weekly.csv"
+    data.write_text("x\n1\n")
+    spec = write_spec(tmp_path / "spec.yaml", quadratic_spec(MLFLOW, data=str(data), budget={"trials": 2},
+                                                              cluster={"service_account": "agenthpo-pipeline"}))
+    assert main(["schedule", str(spec), "--cron", "0 3 * * 1", "--host", host, "--trials-per-run", "2"]) == 0
+    [job] = [body for method, path, body in requests if (method, path) == ("POST", "/apis/v2beta1/recurringruns")]
+    pipeline = job["pipeline_spec"].get("pipeline_spec", job["pipeline_spec"])  # beside a platform spec, or alone
+    scheduled = {**spec_of(pipeline), "tracking_uri": sqlite_uri}  # the pods' MLflow, here
+    spec_json = json.dumps(scheduled)
+
+    def fire() -> StudyOpened:
+        opened = StudyOpened.from_json(json.loads(bodies.open_study(spec_json)))
+        study.run_inprocess(parse_spec(scheduled, base_dir=None), MlflowStudyStore(sqlite_uri), opened.study_id)
+        return opened
+
+    assert fire().generation == 1
+    assert (fire().generation, fire().began) == (1, "")  # the same data: nothing new
+    data.write_text("x\n1\n2\n")
+    opened = fire()
+    assert opened.generation == 2 and opened.began.startswith("the data changed since generation 1 (2 trials)")
+    history = MlflowStudyStore(sqlite_uri).history(opened.study_id)
+    assert [(t.number, t.generation) for t in history] == [(1, 1), (2, 1), (3, 2), (4, 2)]
+    assert [t.source for t in history if t.generation == 2] == ["warm_start", "warm_start"]

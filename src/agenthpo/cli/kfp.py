@@ -128,9 +128,10 @@ class _Schedule(_KfpCommand):
         return "\n".join([
             f"agenthpo: scheduled {name!r} ({args.cron}, KFP cron with seconds first) in experiment "
             f"{target.experiment!r}: each run continues study {spec.name!r} from its MLflow history with up to "
-            f"{per_run} trial(s), {spec.budget.trials} in all\n  recurring run: {recurring_id}  "
+            f"{per_run} trial(s), {spec.budget.trials} per data generation\n  recurring run: {recurring_id}  "
             f"{target.ui}/#/recurringrun/details/{recurring_id}",
             f"  replaced: {', '.join(replaced)}" if replaced else f"  no earlier recurring run named {name!r}",
-            "  once the budget is used, a run only reopens the study and rewrites its report; to go on, schedule "
-            "again with a larger --trials (it replaces this one), or disable it in the KFP UI",
+            "  when the data changes, a run begins a new generation of the study (its own budget and best; the "
+            f"previous best {spec.warm_start.top_k} retrained first); while it does not and the budget is used, a run "
+            "only reopens the study and rewrites its report",
         ])
