@@ -279,12 +279,12 @@ def test_each_firing_of_a_scheduled_run_opens_the_generation_its_data_belongs_to
     """The recurring run as scheduled through the KFP API, fired twice: its steps' bodies, run here as its pods
     would run them, with the data file changed between the firings (what the open step fingerprints)."""
     from agenthpo.components import bodies
-    from agenthpo.messages import StudyOpened
-    from agenthpo.spec import parse_spec
+    from agenthpo.tracking import MlflowStudyStore
     from conftest import quadratic_spec
 
     from agenthpo import study
-    from agenthpo.tracking import MlflowStudyStore
+    from agenthpo.messages import StudyOpened
+    from agenthpo.spec import parse_spec
 
     host, requests = kfp_server
     data = tmp_path / "weekly.csv"
