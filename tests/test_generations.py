@@ -184,3 +184,15 @@ def test_a_warm_start_from_a_study_that_does_not_exist_is_refused_before_anythin
 
 def test_the_generations_section_is_empty_while_the_data_never_changed():
     assert generations_section([trial(1, 0.1, 0.5), trial(2, 0.2, 0.6)], OBJECTIVE) == ""
+
+
+def test_the_agent_s_model_side_takes_the_latest_earlier_generation_as_its_prior():
+    from agenthpo.proposers import ProposerContext
+    from agenthpo.proposers.agent import AgentProposer
+
+    prior = (trial(1, 0.1, 0.5), trial(2, 0.2, 0.6, generation=2), trial(3, 0.3, 0.7, generation=2))
+    agent = AgentProposer(OBJECTIVE, 0, ProposerContext(prior=prior))
+    assert isinstance(agent.tpe, PriorInformed) and isinstance(agent.gp, PriorInformed)
+    assert [t.number for t in agent.gp.prior] == [2, 3]
+    plain = AgentProposer(OBJECTIVE, 0, ProposerContext())
+    assert not isinstance(plain.tpe, PriorInformed) and not isinstance(plain.gp, PriorInformed)

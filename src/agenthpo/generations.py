@@ -237,6 +237,12 @@ def as_prior(prior: Sequence[TrialRecord], current: Sequence[TrialRecord], objec
     return sorted(mapped, key=lambda t: t.number)
 
 
+def latest_generation(prior: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The trials of the latest generation in `prior`: what a model-based proposer takes as its prior."""
+    latest = max((t.generation for t in prior), default=0)
+    return [t for t in prior if t.generation == latest]
+
+
 class PriorInformed:
     """A model-based proposer that also learns from earlier generations (`as_prior`), through its public
     `propose` only. The proposals are the inner proposer's; none is ever a prior configuration again."""

@@ -29,6 +29,7 @@ from agenthpo.generations import (
     PriorInformed,
     earlier_slots,
     generations_section,
+    latest_generation,
     next_generation,
     of_generation,
     prior_trials,
@@ -219,8 +220,8 @@ def _claim_round(spec: StudySpec, store: StudyStore, study_id: str, n: int, key:
         prior = prior_trials(history, generation)
         proposer = make_proposer(spec.proposer.name, spec.objective, spec.seed, dict(spec.proposer.options),
                                  context=proposer_context(spec, store, study_id, prior))
-        if prior and not spec.uses_llm:  # the model sees the previous generation by rank only
-            proposer = PriorInformed(proposer, of_generation(prior, generation - 1), spec.objective)
+        if prior and not spec.uses_llm:  # the model sees the previous generation by rank only (the agent's
+            proposer = PriorInformed(proposer, latest_generation(prior), spec.objective)  # model side: its own)
         # The start configuration is taken: the proposer sees it as a running trial (no duplicate).
         proposals += proposer.propose(spec.space, with_pending(current, proposals), n - len(proposals))
     opened = []

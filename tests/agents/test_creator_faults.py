@@ -109,3 +109,22 @@ def test_the_log_gives_each_trial_with_its_failure():
     messages = build_messages(Background("s", "desc", "XGBoost", {"rows": 10}), SPACE, HISTORY, OBJECTIVE, 1,
                               schema_in_prompt=False)
     assert log in messages[1]["content"] and len(messages[1]["content"]) < 1500
+
+
+def test_earlier_generations_reach_the_creator_as_labelled_prior_knowledge_apart_from_the_trials():
+    """Retuning (agenthpo.generations): generation 1's best on the old data, fenced apart, never in the log."""
+    prior = tuple(TrialRecord(n, {"learning_rate": 0.01 * n, "max_depth": 4, "booster": "gbtree", "batch": 32},
+                              TrialState.FINISHED, 0.1 * n, source="tpe", generation=1) for n in range(1, 8))
+    current = [TrialRecord(8, dict(prior[-1].params), TrialState.FINISHED, 0.41, source="warm_start", generation=2)]
+    content = build_messages(Background("s", "desc", "XGBoost", {}, prior), SPACE, current, OBJECTIVE, 1,
+                             schema_in_prompt=False)[1]["content"]
+    history, rest = content.split("<history>")[1].split("</history>")
+    assert "8 | warm_start |" in history and "generation" not in history
+    assert "Earlier generations (trained on older data; their f1 compares with each other, not with the " \
+           "trials above" in rest
+    fenced = rest.split("<prior>")[1].split("</prior>")[0]
+    assert fenced.strip().startswith("generation 1 (its best 5):")
+    assert "\n7 | tpe |" in fenced and "\n3 | tpe |" in fenced and "\n2 | tpe |" not in fenced  # the best 5 only
+    without = build_messages(Background("s", "desc", "XGBoost", {}), SPACE, current, OBJECTIVE, 1,
+                             schema_in_prompt=False)[1]["content"]
+    assert "<prior>" not in without and "Earlier generations" not in without

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agenthpo.generations import PriorInformed, latest_generation
 from agenthpo.llm.client import LLMClient
 from agenthpo.proposers.base import ProposerContext, SpaceExhausted, check_n, with_pending
 from agenthpo.proposers.creator_answer import REPAIR, answer_tags, call_cost
@@ -52,6 +53,9 @@ class AgentProposer:
                                repair=False)
         self.tpe = TPEProposer(objective, seed, n_startup_trials=tpe_startup_trials)
         self.gp = GPProposer(objective, seed)
+        prior = latest_generation(context.prior) if context is not None else []
+        if prior:  # retuning on new data: the model side learns from the previous generation by rank only
+            self.tpe, self.gp = (PriorInformed(p, prior, objective) for p in (self.tpe, self.gp))
         self.llm_candidates = llm_candidates
 
     def propose(self, space: SearchSpace, history: Sequence[TrialRecord], n: int) -> list[Proposal]:
