@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from agenthpo.cli import progress
 from agenthpo.cli.progress import ProgressPrinter
+from agenthpo.generations import Generation
 from agenthpo.trial import TrialRecord, TrialState
 from agenthpo.trial_events import EVENTS_ENV, announce
 
@@ -21,6 +22,9 @@ class CountingStore:
     def history(self, study_id):
         self.reads += 1
         return list(self.trials)
+
+    def generation(self, study_id):
+        return Generation()
 
 
 def finished(number: int, value: float) -> TrialRecord:

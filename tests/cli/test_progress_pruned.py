@@ -4,6 +4,7 @@ import io
 from types import SimpleNamespace
 
 from agenthpo.cli.progress import ProgressPrinter
+from agenthpo.generations import Generation
 from agenthpo.trial import TrialRecord, TrialState
 
 SPEC = SimpleNamespace(objective=SimpleNamespace(metric="accuracy"), budget=SimpleNamespace(trials=10))
@@ -14,7 +15,8 @@ def test_a_pruned_trial_is_shown_as_pruned_with_its_reason(tmp_path):
     pruned = TrialRecord(3, {"x": 0.9}, TrialState.PRUNED, source="tpe", train_seconds=4.2, pruned_step=12,
                          pruned_reason=REASON)
     history = []  # trials already ended when the printer starts are not shown again
-    printer = ProgressPrinter(SPEC, SimpleNamespace(history=lambda study_id: history), "study",
+    printer = ProgressPrinter(SPEC, SimpleNamespace(history=lambda study_id: history,
+                                                    generation=lambda study_id: Generation()), "study",
                               llm_status=tmp_path / "none.json")
     printer.out = io.StringIO()
     history.append(pruned)

@@ -9,11 +9,15 @@ import pytest
 from conftest import quadratic_spec, write_spec
 
 from agenthpo.cli.progress import ProgressPrinter
+from agenthpo.generations import Generation
 
 
 class FakeStore:
     def history(self, study_id):
         return []
+
+    def generation(self, study_id):
+        return Generation()
 
 
 class Terminal(io.StringIO):

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from agenthpo.generations import earlier_slots
 from agenthpo.llm.waiting import read_status
 from agenthpo.spec import StudySpec
 from agenthpo.trial_events import FALLBACK_SECONDS, TrialEvents
@@ -33,7 +34,10 @@ class ProgressPrinter(threading.Thread):
         self.wait_printed: tuple[str, float, float] | None = None  # elsewhere: (agent, started, elapsed) last printed
         # Captured now: the lines go where tune's own output goes.
         self.out = sys.stdout
-        self.shown: set[int] = {t.number for t in store.history(study_id) if t.state.value != "RUNNING"}
+        history = store.history(study_id)
+        self.shown: set[int] = {t.number for t in history if t.state.value != "RUNNING"}
+        # The last trial number of the current generation's budget (its trials are numbered after the earlier ones').
+        self.last = spec.budget.trials + earlier_slots(history, store.generation(study_id).number)
         self.best = None
         self.stopping = threading.Event()
 
@@ -70,7 +74,7 @@ class ProgressPrinter(threading.Thread):
                 continue
             self.shown.add(trial.number)
             self._clear()
-            head = f"  trial {trial.number:>3}/{self.spec.budget.trials:<3} {trial.source:<8}"
+            head = f"  trial {trial.number:>3}/{self.last:<3} {trial.source:<8}"
             if trial.state == TrialState.FINISHED:
                 if self.best is None or objective.better(trial.value, self.best):
                     self.best = trial.value
