@@ -126,7 +126,7 @@ def _state(run: Run) -> TrialState:
 
 class SlotsMixin:
     """The study store's claims, settlements and heartbeats (mixed into MlflowStudyStore, which gives
-    `client`, `book`, `clock`, `_trial_runs`, `_open_run`, `_record` and `_note`)."""
+    `client`, `book`, `clock`, `_trial_runs`, `_open_run`, `_record`, `_note` and `_settled_runs`)."""
 
     # -- claims --------------------------------------------------------------------------------------
     def claim_trial(self, study_id: str, proposal: Proposal, budget: int | None, key: str = "",
@@ -198,8 +198,10 @@ class SlotsMixin:
                 self._give_back(run.info.run_id, "its Creator step stopped before claiming it")
                 continue
             rationale = tags.get(names.RATIONALE, "")
+            # The Creator's usage as it was logged with the proposal: the retried round reports the same cost.
+            usage = {k: v for k, v in names.current_metrics(run.data.metrics).items() if k.startswith("llm/creator_")}
             proposal = Proposal(json.loads(tags.get(names.PARAMS, "{}")), tags.get(names.SOURCE, "random"),
-                                "" if rationale == "-" else rationale)
+                                "" if rationale == "-" else rationale, metrics=usage)
             found.append((number, run.info.run_id, proposal))
         return sorted(found, key=lambda t: t[0])
 
@@ -218,6 +220,7 @@ class SlotsMixin:
     # -- settlements: the first end recorded for a trial is its end ----------------------------------
     def _settle(self, trial_id: str, state: TrialState) -> TrialState:
         run = self.client.get_run(trial_id)
+        self._settled_runs = {trial_id: run}  # the latest only: the trial's name is written next
         current = _state(run)
         if current in ENDED:
             return current

@@ -95,6 +95,7 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin, StudyRunMixin):
         self._runs: dict[str, TrialRuns] = {}  # study run id -> its trial runs as last read
         self._records: dict[str, TrialRecord] = {}  # settled trial run id -> its record
         self._metrics: dict[str, str] = {}  # study run id -> its objective's metric (for run names)
+        self._settled_runs: dict[str, Any] = {}  # the trial run `_settle` read last (its name is written next)
 
     # -- studies -----------------------------------------------------------------------------------
     def experiment_id(self, name: str) -> str:
@@ -236,7 +237,9 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin, StudyRunMixin):
 
     def _run_name(self, trial_id: str, outcome: str = "", value: float | None = None) -> RunTag:
         """The trial's name once it ended: number, source and result (`f1=0.7123`, FAILED, pruned@4)."""
-        tags = self.client.get_run(trial_id).data.tags
+        # The run `_settle` just read: its number, source and parent never change (no second read per trial).
+        run = self._settled_runs.pop(trial_id, None) or self.client.get_run(trial_id)
+        tags = run.data.tags
         if value is not None:
             study_id = tags.get(PARENT, "")
             if study_id not in self._metrics:  # the study's objective tag says "maximize f1"

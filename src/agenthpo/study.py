@@ -226,8 +226,8 @@ def _claim_round(spec: StudySpec, store: StudyStore, study_id: str, n: int, key:
         proposals += proposer.propose(spec.space, with_pending(current, proposals), n - len(proposals))
     opened = []
     for proposal in proposals:
-        proposal = dataclasses.replace(proposal, tags={**proposal.tags, "generation": str(generation)})
-        claim = store.claim_trial(study_id, proposal, spec.budget.trials if budget is None else budget, key, driver)
+        tagged = dataclasses.replace(proposal, tags={**proposal.tags, "generation": str(generation)})
+        claim = store.claim_trial(study_id, tagged, spec.budget.trials if budget is None else budget, key, driver)
         if not claim.granted:
             break
         opened.append(TrialConfig(study_id, TrialState.PROPOSED, claim.number, claim.trial_id, proposal))

@@ -268,8 +268,9 @@ class MemoryStudyStore:
             if trial.number == 0:
                 self._give_back(trial.run_id, "its Creator step stopped before claiming it")
                 continue
+            usage = {k: v for k, v in trial.metrics.items() if k.startswith("llm/creator_")}
             proposal = Proposal(copy.deepcopy(trial.params), trial.source,
-                                "" if trial.rationale == "-" else trial.rationale)
+                                "" if trial.rationale == "-" else trial.rationale, metrics=usage)
             found.append((trial.number, trial.run_id, proposal))
         return sorted(found, key=lambda t: t[0])
 

@@ -83,6 +83,18 @@ def test_a_retried_creator_returns_the_round_it_opened_and_claims_nothing_more(s
     assert [c.number for c in other.configs] == [3, 4]
 
 
+def test_a_retried_creator_s_round_carries_the_creator_s_usage_for_the_training_step_s_kfp_metrics(sqlite_uri):
+    from agenthpo import names
+    from agenthpo.trial import Proposal
+
+    spec, store, study_id = make(sqlite_uri)
+    usage = {names.usage_metric("creator", names.PROMPT_TOKENS): 900.0,
+             names.usage_metric("creator", names.COMPLETION_TOKENS): 60.0}
+    store.claim_trial(study_id, Proposal({"x": 0.2, "epochs": 3}, "llm", "why", metrics=usage), 3, "run-9/creator")
+    retried = study.create_round(spec, MlflowStudyStore(sqlite_uri), study_id, key="run-9/creator")
+    assert retried.configs[0].proposal.metrics == usage
+
+
 def test_a_creator_that_died_while_claiming_is_retried_without_losing_or_doubling_a_slot(sqlite_uri, monkeypatch):
     spec, store, study_id = make(sqlite_uri, parallel=2, budget={"trials": 5, "max_failed_trials": 3})
     dying = MlflowStudyStore(sqlite_uri)
