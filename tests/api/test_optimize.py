@@ -46,6 +46,7 @@ def test_optimize_records_a_study_as_tune_does(sqlite_uri):
     assert study.best_value == best.value
     frame = study.trials_dataframe()
     assert list(frame["number"]) == [1, 2, 3, 4] and {"params_x", "params_layers", "value", "state"} <= set(frame)
+    assert list(frame["generation"]) == [1, 1, 1, 1]  # data never changed (agenthpo.generations)
     assert frame.loc[frame["number"] == best.number, "value"].item() == best.value
 
 

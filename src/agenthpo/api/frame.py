@@ -11,7 +11,7 @@ from agenthpo.trial import TrialRecord
 
 def trial_rows(trials: Sequence[TrialRecord], spec: StudySpec) -> list[dict[str, Any]]:
     """One dict per trial: number, state, value, source, train_seconds, params_<name> (each of the space's
-    hyperparameters), rationale, error, pruned_step, pruned_reason, run_id."""
+    hyperparameters), rationale, error, pruned_step, pruned_reason, generation, run_id."""
     names = [p.name for p in spec.space]
     rows = []
     for trial in trials:
@@ -19,6 +19,7 @@ def trial_rows(trials: Sequence[TrialRecord], spec: StudySpec) -> list[dict[str,
                                "source": trial.source, "train_seconds": trial.train_seconds}
         row.update({f"params_{name}": trial.params.get(name) for name in names})
         row.update({"rationale": trial.rationale, "error": trial.error, "pruned_step": trial.pruned_step,
-                    "pruned_reason": trial.pruned_reason, "run_id": trial.run_id})
+                    "pruned_reason": trial.pruned_reason, "generation": trial.generation,
+                    "run_id": trial.run_id})
         rows.append(row)
     return rows

@@ -46,8 +46,9 @@ class Study:
 
     @property
     def best_trial(self) -> TrialRecord:
-        """The best finished trial (`.number`, `.params`, `.value`); ValueError while none has finished."""
-        best = best_trial(self.trials, self.spec.objective)
+        """The best finished trial of the current data generation (`.number`, `.params`, `.value`; a value
+        measured on older data is never compared: `agenthpo.generations`); ValueError while none has finished."""
+        best = best_trial(steps.current_trials(self.store, self.study_id), self.spec.objective)
         if best is None:
             raise ValueError(f"study {self.name!r} has no finished trial yet: run optimize() or tell() a result")
         return best
