@@ -90,10 +90,13 @@ class StudyRunMixin:
     def begin_generation(self, study_id: str, generation: Generation, note: str) -> None:
         """Record the generation the study trains in now; `note` (one line) is added to the generations log."""
         log = self.client.get_run(study_id).data.tags.get(names.GENERATIONS, "")
+        lines = log.splitlines()
+        if lines and json.loads(lines[-1]).get("generation") == generation.number:
+            lines = lines[:-1]  # two drivers saw the same change at once: one line for the generation
         line = json.dumps({"generation": generation.number, "fingerprint": generation.fingerprint[:12],
                            "began": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "note": note})
         self.client.log_batch(study_id, tags=[
             RunTag(names.GENERATION, str(generation.number)),
             RunTag(names.GENERATION_FINGERPRINT, generation.fingerprint),
             # The latest 40 generations: a weekly retuning fills a tag's 8000 characters in about a year.
-            RunTag(names.GENERATIONS, "\n".join([*log.splitlines(), line][-40:]))])
+            RunTag(names.GENERATIONS, "\n".join([*lines, line][-40:]))])

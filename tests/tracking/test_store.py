@@ -99,3 +99,17 @@ def test_analysis_note_and_long_texts_go_to_artifacts(setup):
         "verdict": "converged"}
     names = {a.path for a in MlflowClient(store.tracking_uri).list_artifacts(trial_id)}
     assert {"analysis.md", "rationale.md"} <= names
+
+
+def test_the_study_run_records_its_generation_and_each_generation_once(setup):
+    from agenthpo.generations import Generation
+
+    spec, store, study_id = setup
+    assert store.generation(study_id) == Generation(1, "")
+    store.begin_generation(study_id, Generation(1, "a" * 64), "first data seen")
+    store.begin_generation(study_id, Generation(2, "b" * 64), "the data changed")
+    store.begin_generation(study_id, Generation(2, "b" * 64), "the data changed")  # a second driver, at once
+    assert store.generation(study_id) == Generation(2, "b" * 64)
+    log = [json.loads(line) for line in store.client.get_run(study_id).data.tags["agenthpo.generations"].splitlines()]
+    assert [(g["generation"], g["fingerprint"], g["note"]) for g in log] == [
+        (1, "a" * 12, "first data seen"), (2, "b" * 12, "the data changed")]
