@@ -196,3 +196,21 @@ def test_the_agent_s_model_side_takes_the_latest_earlier_generation_as_its_prior
     assert [t.number for t in agent.gp.prior] == [2, 3]
     plain = AgentProposer(OBJECTIVE, 0, ProposerContext())
     assert not isinstance(plain.tpe, PriorInformed) and not isinstance(plain.gp, PriorInformed)
+
+
+def test_transfer_finds_the_other_study_in_another_experiment_of_the_same_mlflow_store(tmp_path, sqlite_uri):
+    from agenthpo.tracking import MlflowStudyStore
+
+    store = MlflowStudyStore(sqlite_uri)
+    old = parse_spec(quadratic_spec(sqlite_uri, name="last-year", budget={"trials": 3, "max_failed_trials": 3}),
+                     base_dir=None)
+    old_id = study.open_study(old, store).study_id
+    study.run_inprocess(old, store, old_id)
+    best = sorted(store.history(old_id), key=lambda t: -t.value)[0]
+    new = parse_spec(quadratic_spec(sqlite_uri, name="this-year", budget={"trials": 2, "max_failed_trials": 3},
+                                    warm_start={"study": "last-year", "top_k": 1}), base_dir=None)
+    new_id = study.open_study(new, store).study_id
+    study.run_inprocess(new, store, new_id)
+    first, second = store.history(new_id)
+    assert (first.source, dict(first.params)) == (WARM_START, dict(best.params)) and second.source == "random"
+    assert store.client.get_run(new_id).info.experiment_id != store.client.get_run(old_id).info.experiment_id
