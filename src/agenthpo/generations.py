@@ -69,10 +69,20 @@ class WarmStart:
 
 @dataclass(frozen=True)
 class Generation:
-    """The study's current generation: its number (from 1) and the fingerprint of the data it trains on."""
+    """The study's current generation: its number (from 1) and the fingerprint of the data it trains on
+    ('' until a run records one).
+
+    Raises:
+        FieldError: `generation` when not an integer >= 1 (a hand-edited study run's tag, say).
+    """
 
     number: int = 1
     fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.number, int) or isinstance(self.number, bool) or self.number < 1:
+            raise FieldError("generation", f"{self.number!r} must be an integer >= 1; set the study run's "
+                                           f"agenthpo.generation tag to the generation it trains in")
 
     def after(self, fingerprint: str) -> Generation:
         """The generation a run on data with `fingerprint` trains in: this one, or the next when it changed."""
