@@ -44,3 +44,16 @@ def test_report_markdown():
     assert "Too few finished trials" in short
     empty = build_report("demo", SPACE, [], Objective("score", "maximize"), stop_reason="3 trials failed")
     assert "No trial finished" in empty and "Stopped early" in empty
+
+
+def test_the_best_trial_s_trajectory_reads_as_sentences():
+    import dataclasses
+
+    trials = history()
+    best = max((t for t in trials if t.finished), key=lambda t: t.value)
+    facts = {"verdict": "converged", "advice": "the curve has flattened: gains must come from elsewhere"}
+    trials = [dataclasses.replace(t, facts=facts) if t is best else t for t in trials]
+    text = build_report("demo", SPACE, trials, Objective("score", "maximize"))
+    assert "Its training trajectory: converged. The curve has flattened: gains must come from elsewhere.\n" in text
+    bare = [dataclasses.replace(t, facts={"verdict": "no curve"}) if t.number == best.number else t for t in trials]
+    assert "Its training trajectory: no curve.\n" in build_report("demo", SPACE, bare, Objective("score", "maximize"))

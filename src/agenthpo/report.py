@@ -121,7 +121,9 @@ def build_report(name: str, space: SearchSpace, history: Sequence[TrialRecord], 
         lines += [f"- `{k}` = {_format(v)}" for k, v in best.params.items()]
         verdict = best.facts.get("verdict") if best.facts else None
         if verdict:
-            lines += ["", f"Its training trajectory: {verdict}. {best.facts.get('advice', '')}."]
+            advice = str(best.facts.get("advice", "")).strip().rstrip(".")
+            advice = f" {advice[:1].upper()}{advice[1:]}." if advice else ""  # a sentence of its own
+            lines += ["", f"Its training trajectory: {verdict}.{advice}"]
         lines.append("")
     lines += ["## Hyperparameter influence (estimate)", ""]
     found = influences(space, history, objective)
