@@ -214,3 +214,16 @@ def test_transfer_finds_the_other_study_in_another_experiment_of_the_same_mlflow
     first, second = store.history(new_id)
     assert (first.source, dict(first.params)) == (WARM_START, dict(best.params)) and second.source == "random"
     assert store.client.get_run(new_id).info.experiment_id != store.client.get_run(old_id).info.experiment_id
+
+
+def test_transfer_takes_the_other_study_s_current_generation_only(tmp_path):
+    from types import SimpleNamespace
+
+    from agenthpo.generations import warm_starts
+
+    other = [trial(1, 0.1, 0.99), trial(2, 0.7, 0.5, generation=2)]  # 0.99 was measured on older data
+    store = SimpleNamespace(find_study=lambda name: "old", history=lambda study_id: other,
+                            generation=lambda study_id: Generation(2, "f"))
+    spec = make_spec(tmp_path, warm_start={"study": "last-year", "top_k": 2})
+    (only,) = warm_starts(spec, store, [], 1)
+    assert only.params["x"] == 0.7 and "#1 of study last-year (trial 2" in only.rationale

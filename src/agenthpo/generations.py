@@ -126,8 +126,15 @@ def warm_starts(spec, store, history: Sequence[TrialRecord], generation: int) ->
     if not other or any(t.source not in _FIRST for t in history):
         return []  # the warm starts come first: once another trial was opened, they are over
     other_id = store.find_study(other)
-    source = store.history(other_id) if other_id is not None else []
+    # The other study's current generation: its values from older data are not compared with newer ones either.
+    source = current_of(store, other_id) if other_id is not None else []
     return warm_start_proposals(spec.space, spec.objective, history, generation, top_k, source, f"study {other}")
+
+
+def current_of(store, study_id: str, history: Sequence[TrialRecord] | None = None) -> list[TrialRecord]:
+    """The trials of a study's current data generation: what its budget, stop rules and best count."""
+    history = store.history(study_id) if history is None else history
+    return of_generation(history, store.generation(study_id).number)
 
 
 def of_generation(history: Sequence[TrialRecord], number: int) -> list[TrialRecord]:

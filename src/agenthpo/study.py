@@ -27,6 +27,7 @@ from agenthpo.executor import analyze_trial
 from agenthpo.generations import (
     Generation,
     PriorInformed,
+    current_of,
     earlier_slots,
     generations_section,
     latest_generation,
@@ -98,8 +99,7 @@ def counted(history: Sequence[TrialRecord]) -> tuple[int, int]:
 def current_trials(store: StudyStore, study_id: str, history: Sequence[TrialRecord] | None = None
                    ) -> list[TrialRecord]:
     """The trials of the study's current data generation: what its budget, stop rules and best count."""
-    history = store.history(study_id) if history is None else history
-    return of_generation(history, store.generation(study_id).number)
+    return current_of(store, study_id, history)
 
 
 def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[StopKind | None, str]:
