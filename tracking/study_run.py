@@ -15,6 +15,8 @@ from mlflow.entities import Metric, RunTag
 from agenthpo import names
 from agenthpo.generations import Generation
 
+GENERATIONS_LOG = "generations.json"
+
 
 class StudyRunMixin:
     def write_progress(self, study_id: str, metric: str, series: Sequence[tuple[int, float, float]],
@@ -64,13 +66,16 @@ class StudyRunMixin:
 
     def stored_report(self, study_id: str) -> str:
         """The report the report step last wrote on the study run ('' before any)."""
+        return self._artifact_text(study_id, "report.md")
+
+    def _artifact_text(self, run_id: str, path: str) -> str:
         import tempfile
 
         from mlflow.exceptions import MlflowException
 
         with tempfile.TemporaryDirectory() as folder:
             try:
-                return Path(self.client.download_artifacts(study_id, "report.md", folder)).read_text()
+                return Path(self.client.download_artifacts(run_id, path, folder)).read_text()
             except (MlflowException, OSError):
                 return ""
 
@@ -88,15 +93,17 @@ class StudyRunMixin:
         return Generation(int(tags.get(names.GENERATION, "1")), tags.get(names.GENERATION_FINGERPRINT, ""))
 
     def begin_generation(self, study_id: str, generation: Generation, note: str) -> None:
-        """Record the generation the study trains in now; `note` (one line) is added to the generations log."""
-        log = self.client.get_run(study_id).data.tags.get(names.GENERATIONS, "")
-        lines = log.splitlines()
-        if lines and json.loads(lines[-1]).get("generation") == generation.number:
-            lines = lines[:-1]  # two drivers saw the same change at once: one line for the generation
-        line = json.dumps({"generation": generation.number, "fingerprint": generation.fingerprint[:12],
-                           "began": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "note": note})
-        self.client.log_batch(study_id, tags=[
-            RunTag(names.GENERATION, str(generation.number)),
-            RunTag(names.GENERATION_FINGERPRINT, generation.fingerprint),
-            # The latest 40 generations: a weekly retuning fills a tag's 8000 characters in about a year.
-            RunTag(names.GENERATIONS, "\n".join([*lines, line][-40:]))])
+        """Record the generation the study trains in now (tags), and its start in the `generations.json`
+        artifact, the log of every generation (JSON, not a tag: it grows with every change of the data)."""
+        log = json.loads(self._artifact_text(study_id, GENERATIONS_LOG) or "[]")
+        if log and log[-1].get("generation") == generation.number:
+            log = log[:-1]  # two drivers saw the same change at once: one entry for the generation
+        log.append({"generation": generation.number, "fingerprint": generation.fingerprint,
+                    "began": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "note": note})
+        self.client.log_text(study_id, json.dumps(log, indent=2), GENERATIONS_LOG)
+        self.client.log_batch(study_id, tags=[RunTag(names.GENERATION, str(generation.number)),
+                                              RunTag(names.GENERATION_FINGERPRINT, generation.fingerprint)])
+
+    def generations_log(self, study_id: str) -> list[dict]:
+        """Every generation's start as `begin_generation` recorded it, oldest first."""
+        return json.loads(self._artifact_text(study_id, GENERATIONS_LOG) or "[]")

@@ -35,11 +35,10 @@ LLM_QUALITY = "agenthpo.llm_quality"  # 'ok', or 'flagged: <part>: <problem>' fo
 STOPPED = "agenthpo.stopped"
 DATA_CONTRACT = "agenthpo.data_contract"
 DATA_FINGERPRINT = "agenthpo.data_fingerprint"
-# Generations (agenthpo.generations): on a trial, the one it trained in; on the study run, the current one,
-# the fingerprint of its data, and every generation's start as JSON lines.
+# Generations (agenthpo.generations): on a trial, the one it trained in; on the study run, the current one and
+# the fingerprint of its data (every generation's start is the study run's `generations.json` artifact).
 GENERATION = "agenthpo.generation"
 GENERATION_FINGERPRINT = "agenthpo.generation_fingerprint"
-GENERATIONS = "agenthpo.generations"
 BENCHMARK = "agenthpo.benchmark"
 BENCHMARK_RUN_ID = "agenthpo.benchmark_run_id"
 BENCHMARK_SPEC = "agenthpo.benchmark.spec"

@@ -101,7 +101,7 @@ def test_analysis_note_and_long_texts_go_to_artifacts(setup):
     assert {"analysis.md", "rationale.md"} <= names
 
 
-def test_the_study_run_records_its_generation_and_each_generation_once(setup):
+def test_the_study_run_records_its_generation_and_logs_each_generation_once(setup):
     from agenthpo.generations import Generation
 
     spec, store, study_id = setup
@@ -110,6 +110,6 @@ def test_the_study_run_records_its_generation_and_each_generation_once(setup):
     store.begin_generation(study_id, Generation(2, "b" * 64), "the data changed")
     store.begin_generation(study_id, Generation(2, "b" * 64), "the data changed")  # a second driver, at once
     assert store.generation(study_id) == Generation(2, "b" * 64)
-    log = [json.loads(line) for line in store.client.get_run(study_id).data.tags["agenthpo.generations"].splitlines()]
-    assert [(g["generation"], g["fingerprint"], g["note"]) for g in log] == [
-        (1, "a" * 12, "first data seen"), (2, "b" * 12, "the data changed")]
+    assert [(g["generation"], g["fingerprint"], g["note"]) for g in store.generations_log(study_id)] == [
+        (1, "a" * 64, "first data seen"), (2, "b" * 64, "the data changed")]
+    assert "agenthpo.generations" not in store.client.get_run(study_id).data.tags  # a log grows: not a tag
