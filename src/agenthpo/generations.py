@@ -91,8 +91,10 @@ class Generation:
         return Generation(self.number + 1, fingerprint)
 
 
-def next_generation(spec, store, study_id: str, history: Sequence[TrialRecord]) -> tuple[int, str]:
+def next_generation(spec, store, study_id: str, history: Sequence[TrialRecord], fingerprint: str
+                    ) -> tuple[int, str]:
     """The generation this run trains in, recorded on the study run; and why it began ('' when it goes on).
+    `fingerprint`: the data's (`tasks.contracts.data_fingerprint`), as the open step computed it once.
 
     Raises:
         FieldError: `warm_start.study` names a study the store does not hold (checked before any trial).
@@ -100,10 +102,8 @@ def next_generation(spec, store, study_id: str, history: Sequence[TrialRecord]) 
     if spec.warm_start.study and not history and store.find_study(spec.warm_start.study) is None:
         raise FieldError("warm_start.study", f"{spec.warm_start.study!r}: no such study in {spec.tracking_uri}; "
                                              f"name a study recorded there, or remove warm_start.study")
-    from agenthpo.tasks.contracts import data_fingerprint
-
     recorded = store.generation(study_id)
-    now = recorded.after(data_fingerprint(spec))
+    now = recorded.after(fingerprint)
     if now == recorded:
         return now.number, ""
     began = ""
@@ -127,11 +127,11 @@ def warm_starts(spec, store, history: Sequence[TrialRecord], generation: int) ->
         return []  # the warm starts come first: once another trial was opened, they are over
     other_id = store.find_study(other)
     # The other study's current generation: its values from older data are not compared with newer ones either.
-    source = current_of(store, other_id) if other_id is not None else []
+    source = current_trials(store, other_id) if other_id is not None else []
     return warm_start_proposals(spec.space, spec.objective, history, generation, top_k, source, f"study {other}")
 
 
-def current_of(store, study_id: str, history: Sequence[TrialRecord] | None = None) -> list[TrialRecord]:
+def current_trials(store, study_id: str, history: Sequence[TrialRecord] | None = None) -> list[TrialRecord]:
     """The trials of a study's current data generation: what its budget, stop rules and best count."""
     history = store.history(study_id) if history is None else history
     return of_generation(history, store.generation(study_id).number)

@@ -27,7 +27,7 @@ from agenthpo.executor import analyze_trial
 from agenthpo.generations import (
     Generation,
     PriorInformed,
-    current_of,
+    current_trials,
     earlier_slots,
     generations_section,
     latest_generation,
@@ -96,12 +96,6 @@ def counted(history: Sequence[TrialRecord]) -> tuple[int, int]:
     return used, failed
 
 
-def current_trials(store: StudyStore, study_id: str, history: Sequence[TrialRecord] | None = None
-                   ) -> list[TrialRecord]:
-    """The trials of the study's current data generation: what its budget, stop rules and best count."""
-    return current_of(store, study_id, history)
-
-
 def stop_reason(spec: StudySpec, history: Sequence[TrialRecord]) -> tuple[StopKind | None, str]:
     """(kind, message) saying why no further trial may start; (None, '') while the study goes on."""
     used, failed = counted(history)
@@ -124,9 +118,10 @@ def open_study(spec: StudySpec, store: StudyStore) -> StudyOpened:
     study_id = store.open_study(spec)
     task = load_task(spec.task)
     ctx = TrialContext.for_spec(spec)
-    check_data_contract(spec, store, study_id, task, ctx)
+    fingerprint = data_fingerprint(spec)  # one walk over the data files, for the contract and the generation
+    check_data_contract(spec, store, study_id, task, ctx, fingerprint)
     history = store.history(study_id)
-    generation, began = next_generation(spec, store, study_id, history)
+    generation, began = next_generation(spec, store, study_id, history, fingerprint)
     if not history:
         # Profiled once, for the Creator's background; a task may have no profile (then nothing is written).
         profile = getattr(task, "profile", None)
@@ -137,12 +132,12 @@ def open_study(spec: StudySpec, store: StudyStore) -> StudyOpened:
     return StudyOpened(study_id, used, failed, generation, began)
 
 
-def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task, ctx: TrialContext) -> None:
+def check_data_contract(spec: StudySpec, store: StudyStore, study_id: str, task, ctx: TrialContext,
+                        fingerprint: str) -> None:
     """Run the task's data contract unless this very data already passed it for this study."""
     check = getattr(task, "check_data", None)
     if check is None:
         return
-    fingerprint = data_fingerprint(spec)
     if store.contract_fingerprint(study_id) == fingerprint:
         return
     reports = contract_reports(spec, task, ctx)
