@@ -1,14 +1,15 @@
 """The local runner's warm worker: step bodies run in children forked from a process that imported the
 MLflow stack once (the step side is `agenthpo.components.handoff`).
 
-A pipeline run (`agenthpo.pipelines.local`) starts one (`start`) in its own process group, so that
+A pipeline run (`agenthpo.pipelines.chunk`) starts one (`start`) in its own process group, so that
 everything that stops the run's steps (the driver's signals, its timeout backstop, its death) stops the
-worker and its children too. The worker imports what the steps need (`PRELOAD`, plus the task plug-in's
-`warm_imports`), opens the study's SQLite store once to check its schema and closes the connections again
-(a child makes its own), then, single-threaded so that forking is safe, accepts a step per connection:
+worker and its children too. The worker imports what the steps need (`PRELOAD`, the task plug-in's
+`warm_imports`, and the OpenAI SDK for an LLM study), then, single-threaded so that forking is safe,
+accepts a step per connection:
 - it brings its view of the study's trials up to date (`agenthpo.tracking.runs_cache`: only what is new),
   and, before a Creator step, TPE's kept Optuna study: the child, which inherits both, neither reads the
-  whole history again nor replays it into Optuna;
+  whole history again nor replays it into Optuna; the first step's refresh opens the store (its schema
+  checked once) and every refresh closes the connections again (a child makes its own);
 - it forks a child, which takes the step's stdin, stdout and stderr, environment and working directory,
   runs the body, writes {"result": ...} or {"error": traceback} and exits;
 - it reaps children and sends each step {"exit": status}; a child whose step process is gone (killed
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 import traceback
+from contextlib import suppress
 from pathlib import Path
 
 from agenthpo.components.handoff import STDIO, encode
@@ -39,21 +41,36 @@ from agenthpo.components.handoff import STDIO, encode
 PRELOAD = ("agenthpo.components.bodies", "agenthpo.tracking", "agenthpo.executor", "agenthpo.report",
            "agenthpo.plots", "matplotlib.pyplot", "optuna", "agenthpo.llm.client")
 REAP_SECONDS = 0.05
+_SOCKET_PATH_BYTES = 100  # a Unix socket's path has at most 107 bytes on Linux (104 on macOS)
 _WATCH_SECONDS = 1.0
 
 
-def start(tracking_uri: str, task: str, folder: Path) -> tuple[subprocess.Popen, str]:
-    """Start a worker for this pipeline run; (its process, the socket path to export as SOCKET_ENV)."""
+def start(tracking_uri: str, task: str, folder: Path, uses_llm: bool = False,
+          store_marker: str = "") -> tuple[subprocess.Popen, str]:
+    """Start a worker for this pipeline run; (its process, the socket path to export as SOCKET_ENV once
+    `ready`). `uses_llm`: the steps call an LLM, so the worker imports the OpenAI SDK too. `store_marker`:
+    a file that appears once the driver has created the store (two processes must not create a SQLite
+    schema together); the worker opens the store then, before its first step needs it ("": at once)."""
     path = str(Path(tempfile.mkdtemp(prefix="warm-", dir=folder)) / "steps.sock")
-    process = subprocess.Popen([sys.executable, "-m", "agenthpo.pipelines.warm", path, tracking_uri, task],
-                               stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    if len(os.fsencode(path)) > _SOCKET_PATH_BYTES:  # a deep work folder: the system's temporary one
+        os.rmdir(os.path.dirname(path))
+        path = str(Path(tempfile.mkdtemp(prefix="agenthpo-warm-")) / "steps.sock")
+    process = subprocess.Popen([sys.executable, "-m", "agenthpo.pipelines.warm", path, tracking_uri, task,
+                                "llm" if uses_llm else "-", store_marker or "-"], stdin=subprocess.DEVNULL)
     return process, path
 
 
-def preload(tracking_uri: str, task: str) -> None:
+def ready(process: subprocess.Popen, path: str, seconds: float = 120.0) -> bool:
+    """Wait until the worker accepts steps (its socket appears); False when it died or took too long (the
+    steps then run their bodies themselves)."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return os.path.exists(path) and process.poll() is None
+
+
+def preload(task: str, uses_llm: bool = False) -> None:
+    """Import what the steps need (the store is opened later: `serve`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,10 +83,17 @@ def preload(tracking_uri: str, task: str) -> None:
             importlib.import_module(module)
     except Exception:  # noqa: BLE001 (a plug-in that does not load fails in its steps, which say why)
         pass
+    if uses_llm:  # about 0.8 s a step otherwise: the SDK and the chat resources it loads on first use
+        import openai
+
+        openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="-").chat.completions  # noqa: B018
+def _open_store(tracking_uri: str) -> None:
+    """Open the store once (a SQLite schema is checked here, not in every child) and close its connections."""
     from agenthpo.components.runtime import store_for
 
-    store_for(tracking_uri).client.search_experiments(max_results=1)  # a SQLite schema is checked once
-    _disconnect(tracking_uri)
+    with suppress(Exception):  # a warm store is an optimisation: the children open it themselves
+        store_for(tracking_uri).client.search_experiments(max_results=1)
+        _disconnect(tracking_uri)
 
 
 def _disconnect(tracking_uri: str) -> None:
@@ -101,14 +125,15 @@ def _refresh(message: dict, tracking_uri: str, studies: set[str]) -> None:
 
             spec = StudySpec.from_json(json.loads(message["kwargs"]["spec_json"]))
             keep_study(spec.objective, spec.space, histories[json.loads(study_json)["study_id"]])
-    except Exception:  # noqa: BLE001 (a warm view is an optimisation: the child reads what it needs)
-        pass
-    finally:
         _disconnect(tracking_uri)
+    except Exception:  # noqa: BLE001 (a warm view is an optimisation: the child reads what it needs)
+        with suppress(Exception):
+            _disconnect(tracking_uri)
 
 
-def serve(path: str, tracking_uri: str) -> None:
-    """Accept steps until killed; every child is reaped and its status sent to its step."""
+def serve(path: str, tracking_uri: str, store_marker: str = "") -> None:
+    """Accept steps until killed; every child is reaped and its status sent to its step. The store is
+    opened once `store_marker` exists (at once without one), or by the first step's refresh."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
     os.rename(path + ".tmp", path)  # the path appears once it accepts
@@ -118,6 +143,9 @@ def serve(path: str, tracking_uri: str) -> None:
     waiting: dict[int, socket.socket] = {}  # child pid -> its step's connection
     studies: set[str] = set()  # the study runs the steps named so far
     while True:
+        if store_marker is not None and (not store_marker or os.path.exists(store_marker)):
+            _open_store(tracking_uri)
+            store_marker = None
         for _ in selector.select(REAP_SECONDS):
             connection, _ = listener.accept()
             pid = _fork_step(connection, listener, lambda message: _refresh(message, tracking_uri, studies))
@@ -223,13 +251,13 @@ def _become_step(message: dict, fds: list[int]) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    path, tracking_uri, task = argv
+    path, tracking_uri, task, llm, marker = argv
     if sys.platform.startswith("linux"):  # gone with the pipeline run that started it, even by SIGKILL
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    preload(tracking_uri, task)
-    serve(path, tracking_uri)
+    preload(task, uses_llm=llm == "llm")
+    serve(path, tracking_uri, "" if marker == "-" else marker)
     return 0
 
 

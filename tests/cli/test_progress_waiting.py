@@ -1,3 +1,4 @@
+import contextlib
 import io
 import json
 import os
@@ -127,11 +128,13 @@ def test_tune_names_a_status_file_in_its_workdir_for_the_steps_and_unsets_it_aft
 
     seen = []
 
-    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None):
+    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None, early=None):
         seen.append(os.environ.get(STATUS_ENV))
         study.run_inprocess(spec, store, study_id)
 
     monkeypatch.setattr(local, "run_to_budget", run_to_budget)
+
+    monkeypatch.setattr(local, "started_early", lambda *args: contextlib.nullcontext())  # no KFP process
     monkeypatch.delenv(STATUS_ENV, raising=False)
     spec = write_spec(tmp_path / "spec.yaml", quadratic_spec(sqlite_uri))
     assert main(["tune", str(spec), "--trials", "1", "--workdir", str(tmp_path / "work")]) == 0

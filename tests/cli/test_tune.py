@@ -1,5 +1,7 @@
 """`agenthpo tune` in this process: the pipeline's steps run in-process in place of KFP's local runner."""
 
+import contextlib
+
 import pytest
 from conftest import quadratic_spec, write_spec
 
@@ -12,10 +14,12 @@ def inprocess_pipeline(monkeypatch):
 
     from agenthpo import study
 
-    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None):
+    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None, early=None):
         study.run_inprocess(spec, store, study_id)
 
     monkeypatch.setattr(local, "run_to_budget", run_to_budget)
+
+    monkeypatch.setattr(local, "started_early", lambda *args: contextlib.nullcontext())  # no KFP process
 
 
 def test_tune_prints_each_trial_the_summary_and_logs_the_session_timing(tmp_path, sqlite_uri, inprocess_pipeline,

@@ -30,7 +30,7 @@ print("MLFLOW", "mlflow" in sys.modules)
 @pytest.fixture
 def worker(tmp_path, sqlite_uri):
     process, path = warm.start(sqlite_uri, "fault_tasks:QUADRATIC", tmp_path)
-    assert os.path.exists(path), "the worker never listened"
+    assert warm.ready(process, path), "the worker never listened"
     yield path
     process.kill()
     process.wait()

@@ -2,6 +2,7 @@
 the proposer it was created with (`--name` starts a new one from the same spec); the pipeline runs in
 chunks, never unrolling the whole budget."""
 
+import contextlib
 import json
 import time
 
@@ -19,10 +20,12 @@ def inprocess_pipeline(monkeypatch):
 
     from agenthpo import study
 
-    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None):
+    def run_to_budget(spec, store, study_id, workdir, log_path, on_failure=None, per_run=None, early=None):
         study.run_inprocess(spec, store, study_id)
 
     monkeypatch.setattr(local, "run_to_budget", run_to_budget)
+
+    monkeypatch.setattr(local, "started_early", lambda *args: contextlib.nullcontext())  # no KFP process
 
 
 def store_for(uri: str):

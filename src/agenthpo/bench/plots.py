@@ -15,10 +15,10 @@ def plot_trajectory(results: Results, spec: str, path: Path) -> Path:
     """Best-so-far against trial, one line per proposer (mean, band of ± one std), best human dashed."""
     from matplotlib.ticker import MaxNLocator
 
-    from agenthpo.plots import _pyplot
+    from agenthpo.plots import pyplot
 
     suite, human = results.suite, results.human.get(spec)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     trials = list(range(1, suite.trials + 1))
     plotted: list[float] = []
@@ -62,9 +62,9 @@ def _finish(plt, fig, ax, plotted: list[float], objective, xlabel: str, title: s
 def plot_against_time(results: Results, spec: str, path: Path) -> Path:
     """Best-so-far against training seconds summed over the trials, one step line per study, coloured by arm:
     where pruning pays off, its lines reach the same level further left."""
-    from agenthpo.plots import _pyplot
+    from agenthpo.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     plotted: list[float] = []
