@@ -8,8 +8,9 @@ worker and its children too. The worker imports what the steps need (`PRELOAD`, 
 accepts a step per connection:
 - it brings its view of the study's trials up to date (`agenthpo.tracking.runs_cache`: only what is new),
   and, before a Creator step, TPE's kept Optuna study: the child, which inherits both, neither reads the
-  whole history again nor replays it into Optuna; the first step's refresh opens the store (its schema
-  checked once) and every refresh closes the connections again (a child makes its own);
+  whole history again nor replays it into Optuna. The store is opened (its schema checked once, for every
+  child) as soon as the driver says it exists (`store_marker`), and every refresh closes the connections
+  again (a child makes its own);
 - it forks a child, which takes the step's stdin, stdout and stderr, environment and working directory,
   runs the body, writes {"result": ...} or {"error": traceback} and exits;
 - it reaps children and sends each step {"exit": status}; a child whose step process is gone (killed
@@ -87,6 +88,8 @@ def preload(task: str, uses_llm: bool = False) -> None:
         import openai
 
         openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="-").chat.completions  # noqa: B018
+
+
 def _open_store(tracking_uri: str) -> None:
     """Open the store once (a SQLite schema is checked here, not in every child) and close its connections."""
     from agenthpo.components.runtime import store_for
