@@ -4,7 +4,9 @@ even SIGKILL, which the driver cannot see, takes the step processes with it (no 
 that a resume marked INTERRUPTED)."""
 
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -96,3 +98,67 @@ def test_sigkill_to_the_driver_takes_its_step_processes_with_it(tmp_path, sqlite
     assert wait_gone(training), "the training step outlived a SIGKILLed driver"
     [trial] = history(sqlite_uri)
     assert trial.state == TrialState.RUNNING  # a resume marks it INTERRUPTED once its heartbeat is stale
+
+
+def early_run_processes(folder: Path) -> list[int]:
+    """The pipeline run `tune` starts with itself, and its warm worker: processes naming `folder`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and str(folder) in command and \
+                ("agenthpo.pipelines.chunk" in command or "agenthpo.pipelines.warm" in command):
+            found.append(int(entry.name))
+    return found
+
+
+def stderr_line(process: subprocess.Popen, text: str, seconds: float = 120) -> bool:
+    """Whether the process writes a line with `text` to its stderr within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if select.select([process.stderr], [], [], 1.0)[0]:
+            line = process.stderr.readline()
+            if text in line:
+                return True
+            if not line:
+                return False
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum, when, status", [
+    # Usually before the driver handles signals (it dies by it), else while it imports MLflow (143).
+    (signal.SIGTERM, "at once", (-signal.SIGTERM, 143)),
+    (signal.SIGTERM, "waiting for the tracking server", (143,)),
+    (signal.SIGKILL, "waiting for the tracking server", (-signal.SIGKILL,))])
+def test_a_signal_before_the_first_trial_takes_the_early_pipeline_run_with_it(tmp_path, signum, when, status):
+    """`tune` starts its first pipeline run's process (and its warm worker) before it opens the study; a
+    driver stopped before that run got its trials, here while it waits for a tracking server that does not
+    answer, leaves neither behind, whether it handles the signal or dies by it."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    spec = faulty_spec(tmp_path, f"http://127.0.0.1:{port}", "none")
+    process = subprocess.Popen([sys.executable, "-m", "agenthpo", "tune", str(spec)], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               env={**os.environ, **env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")})
+    try:
+        deadline = time.monotonic() + 120
+        while len(early_run_processes(tmp_path)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(early_run_processes(tmp_path)) == 2, "the early run and its worker never started"
+        if when != "at once":
+            assert stderr_line(process, "did not answer"), "the driver never waited for the tracking server"
+        process.send_signal(signum)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode in status
+    deadline = time.monotonic() + 30
+    while early_run_processes(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert early_run_processes(tmp_path) == []
