@@ -167,7 +167,7 @@ def _main(root: str) -> int:
     _die_with_driver(start["driver"])
     worker = _start_worker(start)  # it imports while KFP is imported here and the driver opens the study
     try:
-        return _run(folder, worker)
+        return _run(folder, start, worker)
     finally:
         if worker is not None:
             worker[0].kill()
@@ -175,7 +175,8 @@ def _main(root: str) -> int:
             shutil.rmtree(os.path.dirname(worker[1]), ignore_errors=True)
 
 
-def _run(folder: Path, worker) -> int:
+def _run(folder: Path, start: dict, worker: tuple[subprocess.Popen, str] | None) -> int:
+    """Wait for the order (a line on stdin), then run it; 1 when the pipeline failed (its error noted)."""
     from agenthpo.components.handoff import SOCKET_ENV
     from agenthpo.pipelines import warm
     from agenthpo.pipelines.study_pipeline import build_pipeline
@@ -204,7 +205,7 @@ def _run(folder: Path, worker) -> int:
     if worker is not None and warm.ready(*worker):
         os.environ[SOCKET_ENV] = worker[1]
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=order["root"],
-               workspace_root=json.loads((folder / _START).read_text())["workspace"], raise_on_error=True)
+               workspace_root=start["workspace"], raise_on_error=True)
     # No report step for `agenthpo tune`: its driver writes the report once, after its last pipeline run.
     pipeline = build_pipeline(spec, order["trials"], report=bool(order.get("report", False)))
     try:
