@@ -219,10 +219,8 @@ def _run(folder: Path, start: dict, worker: tuple[subprocess.Popen, str] | None)
 def _start_worker(start: dict) -> tuple[subprocess.Popen, str] | None:
     """The run's warm worker (`agenthpo.pipelines.warm`) and its socket's path, not waited for; None when
     $AGENTHPO_WARM_WORKER is 0 (every step then imports what it needs, as on a cluster)."""
-    from agenthpo.components.handoff import SOCKET_ENV
     from agenthpo.pipelines import warm
 
-    os.environ.pop(SOCKET_ENV, None)
     if os.environ.get(WARM_ENV, "1").strip() == "0":
         return None
     return warm.start(start["tracking_uri"], start["task"], Path(start["workspace"]), uses_llm=start["uses_llm"],
