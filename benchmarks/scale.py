@@ -128,6 +128,8 @@ def through_worker(spec, store: MlflowStudyStore, study_id: str, folder: Path) -
     process, path = warm.start(spec.tracking_uri, spec.task, folder)
     os.environ[handoff.SOCKET_ENV] = path
     try:
+        if not warm.ready(process, path):  # without it the step would run here, cold, and be timed as warm
+            raise SystemExit("the warm worker did not start")
         times = []
         for _ in range(STEPS + 1):
             started = time.perf_counter()
