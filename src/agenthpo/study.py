@@ -185,8 +185,8 @@ def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int |
         budget = spec.budget.trials + earlier_slots(history, generation)
         free = budget - store.slots_held(study_id)
         if free > 0:
-            configs += _claim_round(spec, store, study_id, min(slots - len(configs), free), key, driver,
-                                    generation, budget)
+            configs += _claim_round(spec, store, study_id, history, min(slots - len(configs), free), key,
+                                    driver, generation, budget)
             if configs:
                 break
         elif configs:
@@ -199,12 +199,12 @@ def create_round(spec: StudySpec, store: StudyStore, study_id: str, slots: int |
     return Round(study_id, stop=kind, reason=reason)
 
 
-def _claim_round(spec: StudySpec, store: StudyStore, study_id: str, n: int, key: str, driver: str,
-                 generation: int = 1, budget: int | None = None) -> list[TrialConfig]:
+def _claim_round(spec: StudySpec, store: StudyStore, study_id: str, history: list[TrialRecord], n: int, key: str,
+                 driver: str, generation: int = 1, budget: int | None = None) -> list[TrialConfig]:
     """Propose n configurations and claim a slot for each, in order, until a claim is refused: the start
     configuration and the warm starts first, then the proposer's, which sees this generation's trials
-    (earlier generations' only as a prior)."""
-    history = store.history(study_id)
+    (earlier generations' only as a prior). `history`: the study's trials as the caller just read them
+    (another driver's trial opened since then cannot share a number: the claims decide)."""
     current = of_generation(history, generation)
     proposals: list[Proposal] = []
     start = start_proposal(spec, history)

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from agenthpo.proposers import tpe
+from agenthpo.proposers.base import SpaceExhausted
 from agenthpo.space import CategoricalParam, FloatParam, IntParam, OrdinalParam, SearchSpace
 from agenthpo.trial import Objective, TrialRecord, TrialState
 
@@ -78,3 +79,36 @@ def test_keep_study_warms_the_study_that_propose_then_uses():
     warm = proposer.propose(SPACE, history, 2)
     assert list(tpe._REPLAYS.values()) == [kept] and kept.trained == 8  # nothing replayed again
     assert [p.params for p in warm] == [p.params for p in fresh(proposer, history, 2)]
+
+
+def test_a_kept_study_never_proposes_a_configuration_already_tried():
+    space = SearchSpace([IntParam("k", 1, 12)])
+
+    def trial(number: int, k: int, value: float | None, state=TrialState.FINISHED) -> TrialRecord:
+        return TrialRecord(number, {"k": k}, state, value, run_id=f"run-{number}")
+
+    # k=12 scores best: TPE's first ask is k=12 again. Trials 1-3 ended before the study was kept, 4-5 after;
+    # trial 6 runs.
+    history = [trial(1, 12, 0.0), trial(2, 1, 5.0), trial(3, 2, 5.0), trial(4, 3, 5.0), trial(5, 11, 1.0),
+               trial(6, 10, None, TrialState.RUNNING)]
+    for seed in range(6):
+        proposer = tpe.TPEProposer(OBJECTIVE, seed=seed, n_startup_trials=1)
+        tpe._REPLAYS.clear()
+        proposer.propose(space, history[:3], 1)
+        proposed = [p.params["k"] for p in proposer.propose(space, history, 3)]
+        assert len(set(proposed)) == 3 and not set(proposed) & {12, 1, 2, 3, 11, 10}, (seed, proposed)
+
+
+def test_where_tpe_asks_only_tried_configurations_an_untried_one_is_drawn_at_random():
+    # TPE's "good" trials are only k=a, tried: it asks k=a again and again, however often told it failed.
+    space = SearchSpace([CategoricalParam("k", ("a", "b", "c", "d"))])
+    history = [TrialRecord(1, {"k": "a"}, TrialState.FINISHED, 0.0, run_id="run-1"),
+               TrialRecord(2, {"k": "b"}, TrialState.FINISHED, 9.0, run_id="run-2"),
+               TrialRecord(3, {"k": "c"}, TrialState.FINISHED, 9.0, run_id="run-3")]
+    tpe._REPLAYS.clear()
+    (proposal,) = tpe.TPEProposer(OBJECTIVE, seed=0, n_startup_trials=1).propose(space, history, 1)
+    assert proposal.params == {"k": "d"} and proposal.source == "tpe"
+    assert "untried one drawn at random" in proposal.rationale
+    every = [*history, TrialRecord(4, {"k": "d"}, TrialState.PRUNED, run_id="run-4")]
+    with pytest.raises(SpaceExhausted, match="no untried configuration"):
+        tpe.TPEProposer(OBJECTIVE, seed=0, n_startup_trials=1).propose(space, every, 1)

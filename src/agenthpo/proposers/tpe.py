@@ -14,14 +14,13 @@ import json
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agenthpo.proposers.base import (
-    MAX_REDRAWS,
     ProposerContext,
-    SpaceExhausted,
     check_n,
+    draw_distinct,
     history_rng,
     tried_keys,
 )
@@ -30,6 +29,8 @@ from agenthpo.trial import Objective, Proposal, TrialRecord, TrialState
 
 # Optuna's own default; a spec can lower it (`proposer: {name: tpe, n_startup_trials: 3}`).
 DEFAULT_STARTUP_TRIALS = 10
+# Asks of tried configurations before one proposal is drawn at random among the untried ones instead.
+_ASKS = 20
 
 
 class TPEProposer:
@@ -62,30 +63,47 @@ class TPEProposer:
                 seed=seed, n_startup_trials=self.n_startup_trials, multivariate=self.multivariate,
                 constant_liar=n > 1,
             )
-        study, trained = _replayed(self.objective, space, distributions, history)
+        kept = _replayed(self.objective, space, distributions, history)
+        study, trained = kept.study, kept.trained
         study.sampler = sampler
-        taken = tried_keys(space, history)
+        # The ended trials' keys are kept with their replay: only the running ones are keyed here.
+        taken = kept.keys | tried_keys(space, [t for t in history if t.state not in _REPLAYED_STATES])
         proposals, asked_trials = [], []
+        rng = history_rng(self.seed, history, salt=1)
         try:
             for _ in range(n):
-                for _ in range(MAX_REDRAWS):
-                    asked = study.ask(distributions)
-                    asked_trials.append(asked)
-                    config = space.validate({p.name: _from_optuna(p, asked.params[p.name]) for p in space})
-                    key = space.key(config)
-                    if key not in taken:
-                        break
-                    # Tell Optuna the duplicate is worthless to it so the next ask moves elsewhere.
-                    study.tell(asked_trials.pop(), state=optuna.trial.TrialState.FAIL)
-                else:
-                    raise SpaceExhausted(f"tpe: no untried configuration in {MAX_REDRAWS} asks")
-                taken.add(key)
-                phase = "startup (random)" if trained < self.n_startup_trials else "TPE model"
-                proposals.append(Proposal(config, self.source, f"Optuna TPE, {phase}, after {trained} trials"))
+                config = _ask_untried(study, space, distributions, taken, asked_trials)
+                if config is not None:
+                    phase = "startup (random)" if trained < self.n_startup_trials else "TPE model"
+                    rationale = f"Optuna TPE, {phase}, after {trained} trials"
+                else:  # a small discrete space whose favoured configurations are all tried: TPE asks them again
+                    config = draw_distinct(space, taken, lambda: space.sample(rng), "tpe")
+                    rationale = (f"Optuna TPE asked only tried configurations in {_ASKS} asks, after {trained} "
+                                 f"trials; an untried one drawn at random instead")
+                proposals.append(Proposal(config, self.source, rationale))
         finally:  # the kept study holds results only: these come back as trials once they ended
             for asked in asked_trials:
                 study.tell(asked, state=optuna.trial.TrialState.FAIL)
         return proposals
+
+
+def _ask_untried(study, space: SearchSpace, distributions: dict, taken: set[tuple],
+                 asked_trials: list) -> dict[str, Scalar] | None:
+    """TPE's next configuration not in `taken` (added to it), its Optuna trial appended to `asked_trials`;
+    None after _ASKS asks of tried ones. A duplicate is told FAIL, which TPE ignores: where all it favours
+    was tried, it asks the same again, so more asks would not help."""
+    import optuna
+
+    for _ in range(_ASKS):
+        asked = study.ask(distributions)
+        config = space.validate({p.name: _from_optuna(p, asked.params[p.name]) for p in space})
+        key = space.key(config)
+        if key not in taken:
+            asked_trials.append(asked)
+            taken.add(key)
+            return config
+        study.tell(asked, state=optuna.trial.TrialState.FAIL)
+    return None
 
 
 @dataclass
@@ -93,6 +111,7 @@ class _Replay:
     study: Any
     replayed: list[tuple]  # (run id, number, state, value) of each trial replayed, in order
     trained: int  # of them, the ones added to the study (finished, failed or pruned, within the space)
+    keys: set[tuple] = field(default_factory=set)  # `SearchSpace.key` of each trial added
 
 
 _KEPT = 8
@@ -110,8 +129,8 @@ def keep_study(objective: Objective, space: SearchSpace, history: Sequence[Trial
 
 
 def _replayed(objective: Objective, space: SearchSpace, distributions: dict,
-              history: Sequence[TrialRecord]) -> tuple[Any, int]:
-    """(the Optuna study holding the history's ended trials in order, how many it holds)."""
+              history: Sequence[TrialRecord]) -> _Replay:
+    """The Optuna study holding the history's ended trials in order, with how many it holds and their keys."""
     import optuna
 
     ended = [t for t in history if t.state in _REPLAYED_STATES]
@@ -121,15 +140,16 @@ def _replayed(objective: Objective, space: SearchSpace, distributions: dict,
     if kept is None or marks[:len(kept.replayed)] != kept.replayed:
         kept = _Replay(optuna.create_study(direction=objective.direction), [], 0)
     for trial in ended[len(kept.replayed):]:
-        frozen = _replay(space, distributions, trial)
-        if frozen is not None:
-            kept.study.add_trial(frozen)
+        replayed = _replay(space, distributions, trial)
+        if replayed is not None:
+            kept.study.add_trial(replayed[0])
+            kept.keys.add(replayed[1])
             kept.trained += 1
     kept.replayed = marks
     _REPLAYS[key] = kept
     while len(_REPLAYS) > _KEPT:
         _REPLAYS.popitem(last=False)
-    return kept.study, kept.trained
+    return kept
 
 
 def _distribution(param: Param):
@@ -154,7 +174,8 @@ def _from_optuna(param: Param, value: Any) -> Scalar:
     return param.choices[int(value)] if isinstance(param, OrdinalParam) else value
 
 
-def _replay(space: SearchSpace, distributions: dict, trial: TrialRecord):
+def _replay(space: SearchSpace, distributions: dict, trial: TrialRecord) -> tuple[Any, tuple] | None:
+    """(the trial as Optuna's frozen trial, its configuration's key); None when it has no place in the study."""
     import optuna
 
     if trial.state not in (TrialState.FINISHED, TrialState.FAILED, TrialState.PRUNED):
@@ -165,7 +186,8 @@ def _replay(space: SearchSpace, distributions: dict, trial: TrialRecord):
         return None
     params = {p.name: _to_optuna(p, config[p.name]) for p in space}
     if trial.state == TrialState.FINISHED:
-        return optuna.trial.create_trial(params=params, distributions=distributions, value=trial.value)
-    # A pruned trial is Optuna's PRUNED without intermediate values: TPE ranks it below every complete one.
-    state = optuna.trial.TrialState.PRUNED if trial.state == TrialState.PRUNED else optuna.trial.TrialState.FAIL
-    return optuna.trial.create_trial(params=params, distributions=distributions, state=state)
+        frozen = optuna.trial.create_trial(params=params, distributions=distributions, value=trial.value)
+    else:  # a pruned trial is Optuna's PRUNED without intermediate values: TPE ranks it below every complete one
+        state = optuna.trial.TrialState.PRUNED if trial.state == TrialState.PRUNED else optuna.trial.TrialState.FAIL
+        frozen = optuna.trial.create_trial(params=params, distributions=distributions, state=state)
+    return frozen, space.key(config)
