@@ -6,6 +6,10 @@ only the trials that ended since (issue 14: a replay per call cost 13-29x Optuna
 trials). A fresh sampler seeded as before is set on it each call, so the proposals are those of a full
 replay of the same history; when the ended trials are not the kept ones plus new ones at the end (a
 lower-numbered trial ended late, a trial was deleted), the study is replayed afresh.
+
+A configuration already tried is never proposed again. TPE learns nothing from a duplicate told FAIL, so
+in a small discrete space whose favoured configurations were all tried it would ask them forever: after
+`_ASKS` such asks the proposal is drawn at random among the untried ones, and its rationale says so.
 """
 
 from __future__ import annotations
