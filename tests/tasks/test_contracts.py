@@ -1,5 +1,8 @@
 """Data contracts: great-expectations underneath, failures named, studies refuse bad data before training."""
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 from conftest import ROOT, run_cli, write_spec
@@ -11,6 +14,7 @@ from agenthpo.tasks.contracts import (
     data_fingerprint,
     enforce,
     expect,
+    has_contract,
     user_expectations,
     validate_frame,
 )
@@ -114,3 +118,31 @@ def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot read the data" in done.stderr and "nowhere.csv" in done.stderr
+
+
+def test_only_a_plug_in_that_checks_its_data_has_a_contract():
+    from agenthpo.tasks.base import TaskPlugin
+
+    class Plain:  # a bare `Task` (the Python API's function): no check_data at all
+        name, description = "plain", ""
+
+        def train(self, params, ctx):
+            return {}
+
+    assert has_contract(load_task("xgboost-classification")) and has_contract(load_task("text-classification"))
+    assert not has_contract(load_task("branin")) and not has_contract(Plain())
+    assert not has_contract(type("NoChecks", (TaskPlugin,), {"name": "none"})())
+
+
+@pytest.mark.parametrize(("task", "imported"), [("xgboost-classification", True), ("branin", False)])
+def test_tune_imports_great_expectations_ahead_only_for_a_task_with_a_contract(task, imported):
+    # In a fresh interpreter: this one may have imported great-expectations already.
+    code = ("import sys, threading, types\n"
+            "from agenthpo.cli.tune import _import_contract_stack\n"
+            f"_import_contract_stack(types.SimpleNamespace(task={task!r}))\n"  # it reads the spec's task only
+            "for thread in threading.enumerate():\n"
+            "    if thread.name == 'contract-imports':\n"
+            "        thread.join()\n"
+            "print('great_expectations' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert result.stdout.strip().splitlines()[-1] == str(imported)

@@ -110,16 +110,31 @@ def _failure_text(expectation: Expectation, result: Any, file_rows: bool) -> str
     return text
 
 
-def validate_frame(table: str, frame, expectations: Sequence[Expectation], file_rows: bool = False
-                   ) -> ContractReport:
-    """Run the expectations on a pandas DataFrame with an in-memory great-expectations context. `file_rows`:
-    the frame's rows are a file's data rows, in order (a CSV as read): failures say which rows."""
+def import_validator() -> tuple[Any, type]:
+    """great-expectations and its progress-bar settings, imported (about 2.5 s the first time; `tune` takes
+    it in a thread while the LLM server starts, before the open step checks the data)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     # great-expectations logs every validation at INFO; a study shows only what failed.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    return gx, ProgressBarsConfig
+
+
+def has_contract(task: Any) -> bool:
+    """Whether the plug-in checks its data (`TaskPlugin.check_data`, the default, checks nothing)."""
+    from agenthpo.tasks.base import TaskPlugin
+
+    check = getattr(type(task), "check_data", None)
+    return check is not None and check is not TaskPlugin.check_data
+
+
+def validate_frame(table: str, frame, expectations: Sequence[Expectation], file_rows: bool = False
+                   ) -> ContractReport:
+    """Run the expectations on a pandas DataFrame with an in-memory great-expectations context. `file_rows`:
+    the frame's rows are a file's data rows, in order (a CSV as read): failures say which rows."""
+    gx, ProgressBarsConfig = import_validator()  # noqa: N806 (a class)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(name="agenthpo")
