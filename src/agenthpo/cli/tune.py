@@ -141,6 +141,7 @@ def _import_contract_stack(spec: StudySpec) -> None:
             from agenthpo.tasks import load_task
             from agenthpo.tasks.contracts import has_contract, import_validator
 
+            # The spec's check loaded the plug-in already, in the main thread: no plug-in module is run here.
             if has_contract(load_task(spec.task)):
                 import_validator()
 
