@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from contextlib import suppress
 
-from agenthpo.tracking.runs_cache import ClaimsSeen, settled
+from agenthpo.tracking.runs_cache import ClaimsSeen
 from mlflow.entities import Run, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
@@ -126,7 +126,7 @@ def _state(run: Run) -> TrialState:
 
 class SlotsMixin:
     """The study store's claims, settlements and heartbeats (mixed into MlflowStudyStore, which gives
-    `client`, `book`, `clock`, `_trial_runs`, `_open_run`, `_record`, `_note`, `_settled_runs` and `_slot_marks`)."""
+    `client`, `book`, `clock`, `_trial_runs`, `_open_run`, `_record`, `_note` and `_settled_runs`)."""
 
     # -- claims --------------------------------------------------------------------------------------
     def claim_trial(self, study_id: str, proposal: Proposal, budget: int | None, key: str = "",
@@ -169,19 +169,11 @@ class SlotsMixin:
 
     def _slots(self, study_id: str) -> tuple[dict[int, str], dict[str, TrialState], dict[int, TrialState]]:
         claims = self.book.trial_claims(study_id)
-        marks = [self._slot_mark(run) for run in self._trial_runs(study_id)]
-        states = {run_id: state for run_id, state, _ in marks}
-        numbered = {number: state for _, state, number in marks if number > 0}
+        # A settled run's record is made once (`_record`): each look reads only the runs still changing.
+        records = [self._record(run) for run in self._trial_runs(study_id)]
+        states = {record.run_id: record.state for record in records}
+        numbered = {record.number: record.state for record in records if record.number > 0}
         return claims, states, numbered
-
-    def _slot_mark(self, run: Run) -> tuple[str, TrialState, int]:
-        """(run id, state, trial number or 0); a settled run's is read once (it never changes again)."""
-        mark = self._slot_marks.get(run.info.run_id)
-        if mark is None:
-            mark = (run.info.run_id, _state(run), int(run.data.tags.get(names.TRIAL, 0)))
-            if settled(run):
-                self._slot_marks[run.info.run_id] = mark
-        return mark
 
     def slots_held(self, study_id: str) -> int:
         """Slots of the budget taken now: finished, failed, running, or claimed and not yet numbered."""

@@ -95,7 +95,7 @@ class ClaimsSeen:
 
 class HistoryMixin:
     """The store's reads of a study's trials through `TrialRuns` (mixed into MlflowStudyStore, which gives
-    `client`, `book`, `_experiments`, `_runs`, `_records` and `_slot_marks`)."""
+    `client`, `book`, `_experiments`, `_runs` and `_records`)."""
 
     def _trial_runs(self, study_id: str) -> list:
         """The study's trial runs that are not deleted, numbered or not yet (a claim in progress): read
@@ -130,7 +130,6 @@ class HistoryMixin:
         """Read the study's trials afresh at the next look (after runs were deleted by hand)."""
         self._runs.pop(study_id, None)
         self._records.clear()
-        self._slot_marks.clear()
         self.book.forget(study_id)
 
     def history(self, study_id: str) -> list[TrialRecord]:

@@ -94,7 +94,6 @@ class MlflowStudyStore(HistoryMixin, SlotsMixin, PruningMixin, StudyRunMixin):
         self._experiments: dict[str, str] = {}  # study run id -> its experiment id
         self._runs: dict[str, TrialRuns] = {}  # study run id -> its trial runs as last read
         self._records: dict[str, TrialRecord] = {}  # settled trial run id -> its record
-        self._slot_marks: dict[str, tuple] = {}  # settled trial run id -> (run id, state, number), for the slots
         self._metrics: dict[str, str] = {}  # study run id -> its objective's metric (for run names)
         self._settled_runs: dict[str, Any] = {}  # the trial run `_settle` read last (its name is written next)
 

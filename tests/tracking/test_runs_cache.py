@@ -75,15 +75,15 @@ def test_a_slot_given_back_drops_out(setup, sqlite_uri):
     assert store.slots_held(study_id) == MlflowStudyStore(sqlite_uri).slots_held(study_id) == 1
 
 
-def test_slots_are_counted_from_marks_kept_for_settled_runs_only(setup, sqlite_uri):
+def test_slots_are_counted_from_records_kept_for_settled_runs_only(setup, sqlite_uri):
     _, store, study_id = setup
     done = finished(store, study_id, 0.1)
     running = store.claim_trial(study_id, Proposal({"x": 0.4, "epochs": 2}, "random"), budget=None)
-    assert store.slots_held(study_id) == 2 and set(store._slot_marks) == {done}
+    assert store.slots_held(study_id) == 2 and set(store._records) == {done}
     store.mark_interrupted(running.trial_id, "test")  # a running trial's state is read at every look
     assert store.slots_held(study_id) == MlflowStudyStore(sqlite_uri).slots_held(study_id) == 1
     store.forget(study_id)
-    assert not store._slot_marks and store.slots_held(study_id) == 1
+    assert not store._records and store.slots_held(study_id) == 1
 
 
 def test_an_interrupted_trial_is_never_settled(setup, sqlite_uri):
