@@ -134,6 +134,7 @@ def test_only_a_plug_in_that_checks_its_data_has_a_contract():
     assert not has_contract(type("NoChecks", (TaskPlugin,), {"name": "none"})())
 
 
+@pytest.mark.slow  # a fresh interpreter that imports great-expectations
 @pytest.mark.parametrize(("task", "imported"), [("xgboost-classification", True), ("branin", False)])
 def test_tune_imports_great_expectations_ahead_only_for_a_task_with_a_contract(task, imported):
     # In a fresh interpreter: this one may have imported great-expectations already.

@@ -132,35 +132,43 @@ def _tune(args: argparse.Namespace, spec: StudySpec, early=None) -> int:
             return EXIT_FAILED
 
 
+def _in_background(name: str, imports) -> None:
+    """Run `imports` in a daemon thread while this process waits; a failure is left to the code that needs
+    the modules, which imports them itself and says what is missing."""
+    def run() -> None:
+        with suppress(Exception):
+            imports()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+
+
 def _import_contract_stack(spec: StudySpec) -> None:
     """Import great-expectations for the task's data contract in a thread while this process waits for the
     LLM server and creates the store, rather than in the open step (about 2.5 s). A resume whose data did not
     change checks nothing: the import then only used time this process spent waiting."""
     def imports() -> None:
-        with suppress(Exception):  # the contract imports it itself, and says what is missing
-            from agenthpo.tasks import load_task
-            from agenthpo.tasks.contracts import has_contract, import_validator
+        from agenthpo.tasks import load_task
+        from agenthpo.tasks.contracts import has_contract, import_validator
 
-            # The spec's check loaded the plug-in already, in the main thread: no plug-in module is run here.
-            if has_contract(load_task(spec.task)):
-                import_validator()
+        # The spec's check loaded the plug-in already, in the main thread: no plug-in module is run here.
+        if has_contract(load_task(spec.task)):
+            import_validator()
 
-    threading.Thread(target=imports, name="contract-imports", daemon=True).start()
+    _in_background("contract-imports", imports)
 
 
 def _import_report_stack(uses_llm: bool) -> None:
     """Import what the final report needs (matplotlib; the OpenAI SDK for the final analysis) while the
     pipeline runs, when this process only waits, rather than after the last trial (about 1.5 s)."""
     def imports() -> None:
-        with suppress(Exception):  # the report imports them itself, and says what is missing
-            from agenthpo.plots import pyplot
+        from agenthpo.plots import pyplot
 
-            pyplot()
-            import agenthpo.report_html  # noqa: F401
-            if uses_llm:
-                import openai  # noqa: F401
+        pyplot()
+        import agenthpo.report_html  # noqa: F401
+        if uses_llm:
+            import openai  # noqa: F401
 
-    threading.Thread(target=imports, name="report-imports", daemon=True).start()
+    _in_background("report-imports", imports)
 
 
 class _Session:
