@@ -102,6 +102,10 @@ class TaskPlugin:
     # Modules train() imports that the local runner's warm worker may import once, before it forks the
     # training steps (agenthpo.pipelines.warm). Never torch: its thread pools do not survive a fork.
     warm_imports: tuple[str, ...] = ()
+    # The other heavy modules train() imports (torch and what needs it), left to the training step by the
+    # warm worker. The benchmark imports both lists before it times a trial: whichever study trains first
+    # in a process would otherwise be charged seconds of imports that the others are not.
+    late_imports: tuple[str, ...] = ()
     # Whether train() and check_data() read a separate test set from `ctx.test_data` (a spec's test_data).
     takes_test_data: bool = False
 

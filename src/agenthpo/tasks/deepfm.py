@@ -132,6 +132,7 @@ def log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 class DeepFMTask(TaskPlugin):
     name = "deepfm"
+    late_imports = ("torch", "sklearn.metrics")
     options = (*movielens.OPTIONS, *TORCH_OPTIONS)
     metrics = ("auc", "validation_auc", "validation_logloss", "test_auc", "test_logloss", "train_loss")
     default_objective = Objective("auc", "maximize")

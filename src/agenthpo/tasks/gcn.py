@@ -72,6 +72,7 @@ def build_model(features: np.ndarray | None, num_nodes: int, num_classes: int, p
 
 class NodeClassificationTask(TaskPlugin):
     name = "node-classification"
+    late_imports = ("torch", "torch_geometric.nn")
     pruning_curve = ("validation_accuracy", "maximize")
     step_name = "epoch"
     options = (*planetoid.OPTIONS, *TORCH_OPTIONS)

@@ -175,6 +175,7 @@ def load_pixels(rows, image_size: int | None, reader):
 
 class ImageClassificationTask(TaskPlugin):
     name = NAME
+    late_imports = ("torch",)
     options = (SPLIT_SEED, VALIDATION_FRACTION, TEST_FRACTION, *SUBSET_OPTIONS, IMAGE_SIZE,
                SMALL_INPUT_STEM, AUGMENT, PRETRAINED, *TORCH_OPTIONS)
     metrics = ("accuracy", "validation_accuracy", "validation_loss", "test_accuracy", "test_loss", "train_images",

@@ -90,6 +90,7 @@ def ndcg_and_recall(top_hits: np.ndarray, relevant: np.ndarray) -> tuple[float, 
 
 class LightGCNTask(TaskPlugin):
     name = "lightgcn"
+    late_imports = ("torch",)
     options = (*movielens.OPTIONS, *TORCH_OPTIONS)
     metrics = (METRIC, f"validation_{METRIC}", f"validation_recall_at_{TOP_K}", f"test_{METRIC}",
                f"test_recall_at_{TOP_K}", "train_loss", "validation_loss")

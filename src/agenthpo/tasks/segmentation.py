@@ -141,6 +141,7 @@ def class_weights(masks: np.ndarray, num_classes: int) -> np.ndarray:
 
 class SegmentationTask(TaskPlugin):
     name = NAME
+    late_imports = ("torch",)
     options = (IMAGE_SIZE, SCALE, *SUBSET_OPTIONS, SPLIT_SEED, NUM_CLASSES, CLASS_WEIGHTING,
                AUGMENT, *TORCH_OPTIONS)
     metrics = ("miou", "train_images", "parameters",

@@ -253,6 +253,7 @@ def class_list(ctx: TrialContext, splits: Mapping[str, LabelledTexts]) -> list[s
 
 class TextClassificationTask(TaskPlugin):
     name = "text-classification"
+    late_imports = ("torch", "transformers", "transformers.modeling_utils")  # the last: 3.4 s, at the first model
     takes_test_data = True
     pruning_curve = ("validation_accuracy", "maximize")
     step_name = "evaluation"  # the epoch, unless evaluations_per_epoch splits it

@@ -213,6 +213,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 
 class TranslationTask(TaskPlugin):
     name = "translation"
+    late_imports = ("torch", "transformers", "transformers.modeling_utils")  # the last: 3.4 s, at the first model
     options = (MODEL_NAME, MODEL_CONFIG, TOKENIZER_VOCAB_SIZE, SOURCE_LANG, TARGET_LANG, TRAIN_SPLIT, VALIDATION_SPLIT,
                TEST_SPLIT, SOURCE_PREFIX, *SUBSET_OPTIONS, SPLIT_SEED, MAX_LENGTH, MAX_NEW_TOKENS,
                NUM_BEAMS, MIN_ROWS, *TORCH_OPTIONS)

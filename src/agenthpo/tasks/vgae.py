@@ -117,6 +117,7 @@ def build_model(features: np.ndarray | None, num_nodes: int, params: Mapping[str
 
 class LinkPredictionTask(TaskPlugin):
     name = "link-prediction"
+    late_imports = ("torch", "torch_geometric.nn", "sklearn.metrics")
     options = (*planetoid.OPTIONS, SPLIT_SEED, VALIDATION_FRACTION, TEST_FRACTION, *TORCH_OPTIONS)
     metrics = ("auc", "train_loss", "best_validation_auc", "best_epoch",
                *(f"{part}_{score}" for part in ("validation", "test") for score in ("loss", "auc", "ap")))
