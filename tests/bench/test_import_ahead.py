@@ -52,8 +52,7 @@ def _train_seeing(plugin, engine, monkeypatch):
     seen = []
     monkeypatch.setattr(bench_run, "run_study", lambda spec, store, engine, workdir: seen.append(heavy in sys.modules)
                         or 0)
-    runner = bench_run.BenchmarkRun.__new__(bench_run.BenchmarkRun)
-    runner.engine, runner.store, runner.workdir, runner.llm_endpoint = engine, _Store(), None, None
+    runner = bench_run.BenchmarkRun(suite=None, store=_Store(), engine=engine)  # _train reads no suite
     runner._train(SimpleNamespace(task=task, uses_llm=False, name="s", experiment_name="e"))
     return seen
 
