@@ -112,6 +112,22 @@ def test_the_median_rule_respects_the_warm_up_and_the_interval():
     assert median_rule(interval_steps=3).decide(curve(*[0.1] * 3), others) is not None
 
 
+def test_the_median_rule_judges_the_first_report_in_each_interval():
+    """As Optuna's MedianPruner: a task that reports at steps 1, 3, 5 with interval_steps 2 is judged at each
+    (its steps are never multiples of 2), and one that reports every step only once per interval."""
+    def sparse(*values):
+        return tuple((1 + 2 * i, float(v)) for i, v in enumerate(values))
+
+    others = peers(*[sparse(0.9, 0.9, 0.9)] * 3)
+    rule = median_rule(interval_steps=2)
+    assert rule.decide(sparse(0.1), others) is not None  # step 1, in the interval [0, 2)
+    assert rule.decide(sparse(0.5, 0.4), others) is not None  # step 3, the first in [2, 4)
+    dense, rule = peers(*[curve(*[0.9] * 6)] * 3), median_rule(interval_steps=3, n_warmup_steps=1)
+    assert rule.decide(curve(0.5), dense) is not None  # step 1, the first in [1, 4)
+    assert rule.decide(curve(0.5, 0.5), dense) is None  # step 2: step 1 was judged in this interval
+    assert rule.decide(curve(0.5, 0.5, 0.5, 0.5), dense) is not None  # step 4, the first in [4, 7)
+
+
 def test_the_median_rule_compares_at_the_same_step_only():
     short = peers(curve(0.9, 0.9), curve(0.9, 0.9))  # they stopped at step 2
     assert median_rule().decide(curve(0.1, 0.1, 0.1), short) is None
@@ -145,6 +161,33 @@ def test_asha_judges_each_rung_once_when_the_trial_reaches_it():
     assert rule.decide(curve(0.6, 0.7), others) is None and rule.rung == 2
     assert rule.decide(curve(0.6, 0.7, 0.1), others) is None and rule.rung == 2  # step 3: no rung
     assert "rung 2" in rule.decide(curve(0.6, 0.7, 0.1, 0.2), others)
+
+
+def test_asha_compares_a_stopped_trial_only_at_the_rungs_it_competed_at():
+    """One report can pass several rungs: a trial that reported first at epoch 4 and was stopped at rung 0
+    (epoch 1) never competed at rungs 1 and 2 (epochs 2 and 4), though its curve reaches past them."""
+    stopped_at_rung_0 = Peer(1, False, curve(0.9, start=4), rungs=1)
+    ahead = Peer(2, True, curve(0.5, 0.6, 0.7, 0.8))
+    rule = asha_rule(reduction_factor=2)  # rungs at 1, 2, 4
+    assert rule.decide(curve(0.6), [ahead]) is None and rule.competed == 1  # promoted, the first at rung 0
+    assert rule.decide(curve(0.6, 0.65), [stopped_at_rung_0, ahead]) is None  # rung 1: 0.65 >= 0.6, the best
+    counted_anyway = Peer(1, False, curve(0.9, start=4))  # as if it had competed at every rung it reached
+    rule = asha_rule(reduction_factor=2)
+    assert rule.decide(curve(0.6), [ahead]) is None
+    assert "rung 1" in rule.decide(curve(0.6, 0.65), [counted_anyway, ahead])
+
+
+def test_an_asha_stop_says_how_many_rungs_the_trial_competed_at_and_a_median_one_does_not():
+    ahead = {"1": Peer(1, True, curve(0.9, 0.9, 0.9, 0.9))}
+    monitor = PruningMonitor(asha_rule(reduction_factor=2), PeerCurves(lambda known: ahead))
+    monitor(1, {"validation_accuracy": 0.95})  # rung 0 (epoch 1): promoted
+    with pytest.raises(TrialPruned) as raised:
+        monitor(2, {"validation_accuracy": 0.1})  # rung 1 (epoch 2): stopped there
+    assert raised.value.rungs == 2
+    median = PruningMonitor(median_rule(n_startup_trials=1), PeerCurves(lambda known: ahead))
+    with pytest.raises(TrialPruned) as raised:
+        median(1, {"validation_accuracy": 0.1})
+    assert raised.value.rungs is None
 
 
 def test_asha_with_min_resource_starts_later():

@@ -48,6 +48,7 @@ def test_pruned_trials_are_recorded_results_counted_against_the_budget(sqlite_ur
         assert tags[names.PRUNED] == "true" and tags[names.STATE] == "PRUNED"
         assert run_data.info.status == "KILLED"
         assert trial.pruned_step == int(tags[names.PRUNED_STEP]) == 1  # no warm-up: the first epoch decides
+        assert names.PRUNED_RUNGS not in tags  # ASHA's only
         assert "validation_loss" in trial.pruned_reason and "above the median" in trial.pruned_reason
         assert trial.params["x"] > min(t.params["x"] for t in finished)  # worse than a finished one at epoch 1
         assert trial.facts["verdict"] == "pruned"
@@ -103,6 +104,20 @@ def test_a_retried_step_on_a_pruned_trial_does_not_train_it_again(sqlite_uri):
     again = study.train_step(spec, store, TrialConfig.from_json(config.to_json()))
     assert again.state == TrialState.PRUNED and again.reason == trained.reason
     assert store.history(study_id)[config.number - 1].state == TrialState.PRUNED
+
+
+def test_an_asha_stop_records_the_rungs_the_trial_competed_at_and_the_next_trials_read_them(sqlite_uri):
+    asha = {"name": "asha", "reduction_factor": 2, "metric": "validation_loss", "direction": "minimize"}
+    spec, store, study_id = make(sqlite_uri, pruner=asha)
+    run(spec, store, study_id, 8)
+    pruned = [t for t in store.history(study_id) if t.state == TrialState.PRUNED]
+    assert pruned, "x uniform: the later trials with a larger x are stopped at a rung"
+    peers = store.peer_curves(study_id, "validation_loss", set())
+    for trial in pruned:
+        rung = int(trial.pruned_reason.split("(rung ")[1].split(")")[0])
+        assert store.client.get_run(trial.run_id).data.tags[names.PRUNED_RUNGS] == str(rung + 1)
+        assert peers[trial.run_id].rungs == rung + 1 and not peers[trial.run_id].finished
+    assert all(p.rungs is None for p in peers.values() if p.finished)
 
 
 def test_a_misspelt_pruner_metric_fails_the_trial_with_a_clear_error(sqlite_uri):

@@ -2,8 +2,10 @@
 
 Mixed into MlflowStudyStore (which gives `client`, `_trial_runs`, `_log_curves`, `_settle` and `_late`).
 A pruned trial's run: tags `agenthpo.state=PRUNED`, `agenthpo.pruned=true`, `agenthpo.pruned_step` and
-`agenthpo.pruned_reason` (also the first line of its note), its curves up to that step, `train_seconds`,
-`learning_curves.png`, and MLflow status KILLED (ended before its last step, on purpose).
+`agenthpo.pruned_reason` (also the first line of its note), `agenthpo.pruned_rungs` when ASHA stopped it
+(the rungs it competed at: the other trials' ASHA compares with it there only), its curves up to that
+step, `train_seconds`, `learning_curves.png`, and MLflow status KILLED (ended before its last step, on
+purpose).
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ class PruningMixin:
             points = self.client.get_metric_history(run_id, metric)  # type: ignore[attr-defined]
             # One point per step, the latest logged: a retried training step logs its curve again.
             latest = {m.step: m.value for m in sorted(points, key=lambda m: m.timestamp)}
+            rungs = tags.get(names.PRUNED_RUNGS)
             peers[run_id] = Peer(int(tags.get(names.TRIAL, 0)), tags[names.STATE] == TrialState.FINISHED.value,
-                                 tuple(sorted(latest.items())))
+                                 tuple(sorted(latest.items())), int(rungs) if rungs is not None else None)
         return peers
 
     def prune_trial(self, trial_id: str, step: int, reason: str,
                     curves: Mapping[str, Sequence[tuple[int, float]]], train_seconds: float, plot: Path | None,
-                    reads: Mapping[str, float]) -> None:
+                    reads: Mapping[str, float], rungs: int | None = None) -> None:
         from agenthpo.tracking.store import _clip, _now_ms  # the store imports this mixin
 
         self._log_curves(trial_id, curves)  # type: ignore[attr-defined]
@@ -57,6 +60,7 @@ class PruningMixin:
         self.client.log_batch(trial_id, tags=[  # type: ignore[attr-defined]
             RunTag(names.STATE, TrialState.PRUNED.value), RunTag(names.PRUNED, "true"),
             RunTag(names.PRUNED_STEP, str(int(step))), RunTag(names.PRUNED_REASON, _clip(reason)),
+            *([RunTag(names.PRUNED_RUNGS, str(int(rungs)))] if rungs is not None else []),
             self._run_name(trial_id, f"pruned@{int(step)}"),  # type: ignore[attr-defined]
         ])
         self.client.set_terminated(trial_id, status=RUN_STATUS[TrialState.PRUNED])  # type: ignore[attr-defined]

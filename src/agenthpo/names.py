@@ -29,6 +29,7 @@ PRUNER = "agenthpo.pruner"  # the study's early-stopping rule: none, median or a
 PRUNED = "agenthpo.pruned"  # 'true' on a trial its pruner stopped early (state PRUNED)
 PRUNED_STEP = "agenthpo.pruned_step"  # the step it stopped at
 PRUNED_REASON = "agenthpo.pruned_reason"  # why, in the pruner's words
+PRUNED_RUNGS = "agenthpo.pruned_rungs"  # asha: the rungs it competed at, the last being the one it failed
 ANALYSIS = "agenthpo.analysis"
 REPAIR = "agenthpo.repair"
 LLM_QUALITY = "agenthpo.llm_quality"  # 'ok', or 'flagged: <part>: <problem>' for LLM words set aside

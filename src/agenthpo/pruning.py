@@ -4,12 +4,17 @@ A rule is asked at each `ctx.report` of the watched curve (the plug-in's `prunin
 validation metric per epoch or boosting round, or the spec's `pruner.metric`) and compares the trial with
 the other trials of the study at the same step:
 - `median` (Katib's median stopping rule as Optuna's MedianPruner has it): once `n_startup_trials` trials
-  have finished, after `n_warmup_steps`, every `interval_steps`: stop when the trial's best value so far
-  is worse than the median of the finished trials' values at this step.
+  have finished, after `n_warmup_steps`, at the first report in each interval of `interval_steps` steps:
+  stop when the trial's best value so far is worse than the median of the finished trials' values at
+  this step.
 - `asha` (asynchronous successive halving, Optuna's SuccessiveHalvingPruner): rungs at steps
   `min_resource * reduction_factor ** (min_early_stopping_rate + k)`; at each rung a trial goes on only
   while its value is in the best 1/`reduction_factor` of the values every trial had at that rung (the
-  first trials at a rung, fewer than `reduction_factor`, go on only as the best of them).
+  first trials at a rung, fewer than `reduction_factor`, go on only as the best of them). A trial stopped
+  at a rung competes at no rung above it, even where its last report lies past them (`Peer.rungs`).
+In a sequential study both decide as Optuna's pruners do on the same reports, sparse steps included
+(tests/test_pruning_optuna.py), except that a diverged (non-finite) value stops a trial at once. With
+parallel slots they compare with the ended trials only (Optuna's ASHA also sees the running ones).
 A stopped trial raises `TrialPruned` out of `ctx.report`, so a plug-in's training loop needs nothing
 more; the training step records it as PRUNED (`agenthpo.pruned`, the step and the reason). It counts
 against the budget as Optuna counts pruned trials, never as a failure.
@@ -47,9 +52,10 @@ REFRESH_SECONDS = 30.0
 class TrialPruned(Exception):  # noqa: N818 (Optuna's name, which users know)
     """Raised out of `ctx.report` when the pruner stops the trial: the training step records it as PRUNED."""
 
-    def __init__(self, step: int, value: float, reason: str):
+    def __init__(self, step: int, value: float, reason: str, rungs: int | None = None):
+        """`rungs`: for a trial ASHA stopped, how many rungs it competed at (recorded: `Peer.rungs`)."""
         super().__init__(reason)
-        self.step, self.value, self.reason = step, value, reason
+        self.step, self.value, self.reason, self.rungs = step, value, reason, rungs
 
 
 @dataclass(frozen=True)
@@ -104,11 +110,14 @@ class PrunerSpec:
 @dataclass(frozen=True)
 class Peer:
     """Another trial's watched curve (sorted by step), and whether it finished (median compares with finished
-    ones only)."""
+    ones only). `rungs`: for a trial ASHA stopped, how many rungs it competed at, the last being the one it
+    failed; None: every rung its curve reaches (one report can pass several rungs, so the curve alone
+    cannot say where a stopped trial failed)."""
 
     number: int
     finished: bool
     curve: Curve
+    rungs: int | None = None
 
     def __post_init__(self) -> None:
         # Looked up at every report of every trial: by bisection, not a scan of the curve.
@@ -131,6 +140,7 @@ class Rule:
         self.objective = Objective(metric, "maximize" if maximize else "minimize")
         self.name = spec.name
         self.rung = 0  # asha: the rungs this trial has passed (each is judged once, when the trial reaches it)
+        self.competed = 0  # asha: the rungs this trial's value has competed at (its TrialPruned's `rungs`)
 
     def decide(self, own: Curve, peers: Sequence[Peer]) -> str | None:
         if not own or self.name == NONE:
@@ -145,9 +155,9 @@ class Rule:
         finished = [p for p in peers if p.finished]
         if len(finished) < o["n_startup_trials"] or step < o["n_warmup_steps"]:
             return None
-        if (step - o["n_warmup_steps"]) % o["interval_steps"]:
+        if not _first_in_interval([s for s, _ in own], o["n_warmup_steps"], o["interval_steps"]):
             return None
-        at_step = [v for v in (p.value_at(step, exact=True) for p in finished) if v is not None]
+        at_step = [v for v in (p.value_at(step, exact=True) for p in finished) if v is not None and not math.isnan(v)]
         if not at_step:
             return None
         best, median = self.objective.best_of([v for _, v in own]), statistics.median(at_step)
@@ -164,13 +174,24 @@ class Rule:
             if step < rung_step:
                 return None
             # A trial's value at a rung is its value when it first reached it (here: now).
-            others = [v for v in (p.value_at(rung_step, exact=False) for p in peers) if v is not None]
+            others = [v for v in (p.value_at(rung_step, exact=False) for p in peers
+                                  if p.rungs is None or self.rung < p.rungs) if v is not None and not math.isnan(v)]
             competing = sorted([*others, value], reverse=self.objective.maximize)
+            self.competed = self.rung + 1
             cut = competing[max(len(competing) // o["reduction_factor"] - 1, 0)]
             if self.objective.better(cut, value):
                 return (f"{self.metric} {value:.4g} at {self.step_name} {step} (rung {self.rung}) is not in the "
                         f"best 1/{o['reduction_factor']} of {len(competing)} trials there (the cut is {cut:.4g})")
             self.rung += 1
+
+
+def _first_in_interval(steps: Sequence[int], warmup: int, interval: int) -> bool:
+    """Whether the last of `steps` is the trial's first report in its interval (Optuna's rule): the intervals
+    start at warmup, warmup + interval, ...; a task that reports at steps 1, 3, 5 with interval 2 is judged
+    at each, not never (its steps are never multiples of 2)."""
+    step = steps[-1]
+    start = (step - warmup) // interval * interval + warmup
+    return max((s for s in steps[:-1] if s != step), default=-1) < start
 
 
 class PeerCurves:
@@ -210,7 +231,7 @@ class PruningMonitor:
         self.own.append((step, float(values[self.rule.metric])))
         reason = self.rule.decide(self.own, self.peers.get())
         if reason is not None:
-            raise TrialPruned(step, self.own[-1][1], reason)
+            raise TrialPruned(step, self.own[-1][1], reason, self.rule.competed if self.rule.name == ASHA else None)
 
 
 def monitor_for(spec: Any, task: Any, load: Callable[[str, set[str]], Mapping[str, Peer]]

@@ -53,7 +53,7 @@ def train_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, task: T
         faults.note(trial_id, faults.TRAINED)
         with faults.recording(trial_id), tempfile.TemporaryDirectory() as folder:
             store.prune_trial(trial_id, pruned.step, pruned.reason, ctx.curves, seconds,
-                              curves_plot(spec, ctx, number, folder), reads=_reads(ctx))
+                              curves_plot(spec, ctx, number, folder), reads=_reads(ctx), rungs=pruned.rungs)
         return Trained(TrialState.PRUNED, number, trial_id, reason=pruned.reason, train_seconds=seconds)
     except Exception as exc:  # a crashed trial is a recorded result
         seconds = time.perf_counter() - started

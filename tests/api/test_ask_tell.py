@@ -84,6 +84,22 @@ def test_the_pruner_decides_at_report_and_tell_records_its_reason(sqlite_uri):
     assert recorded.state.counts_against_budget and study.trials[1].state != TrialState.FAILED
 
 
+def test_an_asha_stop_in_the_user_s_loop_records_the_rungs_it_competed_at(sqlite_uri):
+    study = make(sqlite_uri, budget={"trials": 4},
+                 pruner={"name": "asha", "reduction_factor": 3, "metric": "loss", "direction": "minimize"})
+    good = study.ask()
+    for step in (10, 20, 30):  # the loop reports every 10 steps: its first report passes rungs 1, 3 and 9
+        good.report(step, loss=1.0 / step)
+    assert not good.should_prune()
+    study.tell(good, 0.9)
+    bad = study.ask()
+    bad.report(10, loss=5.0)  # the second at rung 0 (step 1) goes on only as the best there
+    assert bad.should_prune()
+    recorded = study.tell(bad, state="pruned")
+    assert recorded.pruned_step == 10 and "(rung 0)" in recorded.pruned_reason
+    assert study.store.client.get_run(recorded.run_id).data.tags[names.PRUNED_RUNGS] == "1"
+
+
 def test_an_asked_trial_beats_until_it_is_told(sqlite_uri, monkeypatch):
     monkeypatch.setenv("AGENTHPO_HEARTBEAT_SECONDS", "0.2")
     study = make(sqlite_uri)

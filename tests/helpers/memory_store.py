@@ -63,6 +63,7 @@ class MemoryTrial:
     late_value: float | None = None
     pruned_step: int | None = None
     pruned_reason: str = ""
+    pruned_rungs: int | None = None
     # Every point logged, per metric name: (step, value), in the order logged.
     points: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
@@ -347,7 +348,7 @@ class MemoryStudyStore:
         trial.error = error or "unknown error"
 
     def prune_trial(self, trial_id: str, step: int, reason: str, curves: Curves, train_seconds: float,
-                    plot: Path | None, reads: Mapping[str, float]) -> None:
+                    plot: Path | None, reads: Mapping[str, float], rungs: int | None = None) -> None:
         trial = self.runs[trial_id]
         self._log_curves(trial, curves)
         trial.log(names.TRAIN_SECONDS, train_seconds)
@@ -358,11 +359,12 @@ class MemoryStudyStore:
         if ended != TrialState.PRUNED:
             self._late(trial, ended, TrialState.PRUNED, f"pruned at step {step}: {reason}")
             return
-        trial.pruned_step, trial.pruned_reason = int(step), reason
+        trial.pruned_step, trial.pruned_reason, trial.pruned_rungs = int(step), reason, rungs
 
     def peer_curves(self, study_id: str, metric: str, known: set[str]) -> dict[str, Peer]:
         self.peer_reads = getattr(self, "peer_reads", 0) + 1
-        return {t.run_id: Peer(t.number, t.state == TrialState.FINISHED, tuple(sorted(dict(t.points[metric]).items())))
+        return {t.run_id: Peer(t.number, t.state == TrialState.FINISHED, tuple(sorted(dict(t.points[metric]).items())),
+                               t.pruned_rungs)
                 for t in self.trials(study_id) if t.run_id not in known and metric in t.points
                 and t.state in (TrialState.FINISHED, TrialState.PRUNED)}
 

@@ -170,7 +170,8 @@ class Study:
         steps_seen = [step for curve in ctx.curves.values() for step, _ in curve]
         step = trial.pruned.step if trial.pruned else max(steps_seen, default=0)
         reason = trial.pruned.reason if trial.pruned else f"stopped by the user's loop at step {step}"
-        store.prune_trial(trial.trial_id, step, reason, ctx.curves, seconds, plot, reads={})
+        store.prune_trial(trial.trial_id, step, reason, ctx.curves, seconds, plot, reads={},
+                          rungs=trial.pruned.rungs if trial.pruned else None)
         return Trained(TrialState.PRUNED, number, trial.trial_id, reason=reason, train_seconds=seconds)
 
     def report(self) -> Reported:
