@@ -140,7 +140,8 @@ class Rule:
         self.objective = Objective(metric, "maximize" if maximize else "minimize")
         self.name = spec.name
         self.rung = 0  # asha: the rungs this trial has passed (each is judged once, when the trial reaches it)
-        self.competed = 0  # asha: the rungs this trial's value has competed at (its TrialPruned's `rungs`)
+        # asha: the rungs this trial's value has competed at (its TrialPruned's `rungs`); None for median
+        self.competed: int | None = 0 if self.name == ASHA else None
 
     def decide(self, own: Curve, peers: Sequence[Peer]) -> str | None:
         if not own or self.name == NONE:
@@ -231,7 +232,7 @@ class PruningMonitor:
         self.own.append((step, float(values[self.rule.metric])))
         reason = self.rule.decide(self.own, self.peers.get())
         if reason is not None:
-            raise TrialPruned(step, self.own[-1][1], reason, self.rule.competed if self.rule.name == ASHA else None)
+            raise TrialPruned(step, self.own[-1][1], reason, self.rule.competed)
 
 
 def monitor_for(spec: Any, task: Any, load: Callable[[str, set[str]], Mapping[str, Peer]]
