@@ -156,7 +156,7 @@ class Rule:
         finished = [p for p in peers if p.finished]
         if len(finished) < o["n_startup_trials"] or step < o["n_warmup_steps"]:
             return None
-        if not _first_in_interval([s for s, _ in own], o["n_warmup_steps"], o["interval_steps"]):
+        if not _first_in_interval(own, o["n_warmup_steps"], o["interval_steps"]):
             return None
         at_step = [v for v in (p.value_at(step, exact=True) for p in finished) if v is not None and not math.isnan(v)]
         if not at_step:
@@ -186,13 +186,17 @@ class Rule:
             self.rung += 1
 
 
-def _first_in_interval(steps: Sequence[int], warmup: int, interval: int) -> bool:
-    """Whether the last of `steps` is the trial's first report in its interval (Optuna's rule): the intervals
+def _first_in_interval(own: Curve, warmup: int, interval: int) -> bool:
+    """Whether the last report of `own` is the trial's first in its interval (Optuna's rule): the intervals
     start at warmup, warmup + interval, ...; a task that reports at steps 1, 3, 5 with interval 2 is judged
     at each, not never (its steps are never multiples of 2)."""
-    step = steps[-1]
+    step = own[-1][0]
     start = (step - warmup) // interval * interval + warmup
-    return max((s for s in steps[:-1] if s != step), default=-1) < start
+    # Asked at every report of XGBoost's boosting rounds: max over the points runs in C (steps compare first).
+    latest = max(own[:-1], default=(-1, 0.0))[0]
+    if latest == step:  # this step reported again: Optuna compares with the other steps
+        latest = max((s for s, _ in own if s != step), default=-1)
+    return latest < start
 
 
 class PeerCurves:
