@@ -11,7 +11,9 @@ SIGKILLed training child makes its step process die by SIGKILL, as an OOM kill d
 variable (a pod on a cluster) or when the worker cannot be reached, the body runs in this process.
 
 Messages are JSON objects, one per line: the step sends its request; the child answers {"result": ...}
-or {"error": traceback}; the worker adds {"exit": status} (os.waitpid's) once the child is gone.
+or {"error": traceback}; the worker adds {"exit": status} (os.waitpid's) once the child is gone. The step
+ends on the child's answer (the child has given its stdio back by then); it waits for the exit status only
+when no answer came (the child died).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 SOCKET_ENV = "AGENTHPO_WARM_STEPS"
 STDIO = (0, 1, 2)
+ANSWERS = ("result", "error")  # the child's messages: either ends the step
 
 
 class StepFailed(RuntimeError):
@@ -46,7 +49,7 @@ def run_body(name: str, **kwargs: Any) -> str:
         sys.stdout.flush()
         sys.stderr.flush()
         connection.sendmsg([encode(request)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", STDIO))])
-        answers = read_messages(connection)
+        answers = read_messages(connection, until=ANSWERS)
     return _as_step(answers)
 
 
@@ -80,13 +83,18 @@ def encode(message: dict[str, Any]) -> bytes:
     return (json.dumps(message) + "\n").encode()
 
 
-def read_messages(connection: socket.socket) -> dict[str, Any]:
-    """Every message until the other side closes, merged into one mapping."""
-    data = b""
+def read_messages(connection: socket.socket, until: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The messages until the other side closes, merged into one mapping; with `until`, only until the first
+    complete message that has one of those keys."""
+    data, merged = b"", {}
     while chunk := connection.recv(65536):
         data += chunk
-    merged: dict[str, Any] = {}
-    for line in data.splitlines():
-        if line.strip():
-            merged.update(json.loads(line))
+        *lines, data = data.split(b"\n")
+        for line in lines:
+            if line.strip():
+                merged.update(json.loads(line))
+        if any(key in merged for key in until):
+            return merged
+    if data.strip():  # a last message without its newline
+        merged.update(json.loads(data))
     return merged

@@ -5,7 +5,8 @@ raise_above / nan_above / exit_above: x above which train() raises, returns NaN,
 process; sleep_seconds: how long each trial takes.
 
 `fault_tasks:UNDECLARED` is the same task as a plain object (the `Task` protocol, no declarations):
-its options and metric are not checked.
+its options and metric are not checked. `fault_tasks:HEAP` also returns what its process's garbage
+collector holds (`gc_frozen`, `gc_tracked`).
 """
 
 import math
@@ -58,5 +59,20 @@ class UndeclaredQuadraticTask:
         return {"score": 1.0 - (params["x"] - 0.3) ** 2}
 
 
+class HeapTask(QuadraticTask):
+    """The quadratic task that also returns what its process's garbage collector holds: the objects frozen
+    out of collections (`gc.freeze`) and the ones a full collection walks."""
+
+    name = "heap"
+    metrics = ("score", "gc_frozen", "gc_tracked")
+
+    def train(self, params, ctx):
+        import gc
+
+        metrics = super().train(params, ctx)
+        return {**metrics, "gc_frozen": float(gc.get_freeze_count()), "gc_tracked": float(len(gc.get_objects()))}
+
+
 QUADRATIC = QuadraticTask()
 UNDECLARED = UndeclaredQuadraticTask()
+HEAP = HeapTask()
