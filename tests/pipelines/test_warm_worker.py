@@ -50,11 +50,14 @@ def step(path: str | None, body: str, **kwargs) -> subprocess.CompletedProcess:
                           env=env, timeout=300)
 
 
+def result_of(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split("RESULT ", 1)[1].splitlines()[0]
+
+
 def test_a_step_handed_to_the_worker_returns_the_bodys_message_without_importing_mlflow(worker, sqlite_uri):
     done = step(worker, "open_study", spec_json=spec_json(sqlite_uri))
-    assert done.returncode == 0, done.stdout + done.stderr
-    result = done.stdout.split("RESULT ", 1)[1].splitlines()[0]
-    opened = StudyOpened.from_json(json.loads(result))
+    opened = StudyOpened.from_json(json.loads(result_of(done)))
     from agenthpo.tracking import MlflowStudyStore
 
     assert MlflowStudyStore(sqlite_uri).find_study("quadratic") == opened.study_id
@@ -78,11 +81,6 @@ def test_the_step_process_ends_as_the_child_ended(status, expected):
     code = (f"from agenthpo.components.handoff import _as_step\n_as_step({{'exit': {status}}})")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == expected
-
-
-def result_of(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.split("RESULT ", 1)[1].splitlines()[0]
 
 
 def test_a_steps_child_inherits_the_workers_heap_frozen(worker, sqlite_uri, tmp_path):
