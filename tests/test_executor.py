@@ -62,8 +62,8 @@ def llm():
         yield server
 
 
-def make(llm: StudyLLM, trials: int = 1):
-    spec = parse_spec(quadratic_spec("sqlite:///never-used.db", proposer="llm",
+def make(llm: StudyLLM, trials: int = 1, seed: int = 1):
+    spec = parse_spec(quadratic_spec("sqlite:///never-used.db", proposer="llm", seed=seed,
                                      budget={"trials": trials, "max_failed_trials": 3},
                                      llm={"base_url": llm.base_url, "model": "scripted", "max_retries": 0}),
                       base_dir=None)
@@ -73,8 +73,8 @@ def make(llm: StudyLLM, trials: int = 1):
     return spec, store, study_id
 
 
-def run_study(llm: StudyLLM, trials: int = 1):
-    spec, store, study_id = make(llm, trials)
+def run_study(llm: StudyLLM, trials: int = 1, seed: int = 1):
+    spec, store, study_id = make(llm, trials, seed)
     study.run_inprocess(spec, store, study_id)
     history = store.history(study_id)
     assert [t.state for t in history] == [TrialState.FINISHED] * trials
@@ -155,3 +155,24 @@ def test_reporting_twice_duplicates_nothing(llm, final):
     for line in ("## Final analysis (LLM)", "final analysis was set aside", "## Best: trial"):
         assert second.count(line) <= 1, line
     assert second.count("## Final analysis (LLM)") + second.count("final analysis was set aside") == 1
+
+
+def test_the_executor_and_the_final_report_sample_with_seeds_from_the_study(llm):
+    """Like the Creator's calls, the analyses are seeded from the spec's `seed`: a study run again asks with
+    the same seeds (the same texts where the server honours them); each trial's call has its own."""
+    def seeds_asked(seed: int) -> dict[str, list]:
+        llm.requests.clear()
+        llm.asked.clear()
+        spec, store, study_id, _ = run_study(llm, trials=2, seed=seed)
+        study.report_study(spec, store, study_id)
+        asked: dict[str, list] = {}
+        for kind, request in zip(llm.asked, llm.requests, strict=True):
+            asked.setdefault(kind, []).append(request.get("seed"))
+        return asked
+
+    first, again, other = seeds_asked(7), seeds_asked(7), seeds_asked(8)
+    assert len(first["executor"]) == 2 and len(first["final"]) == 1
+    assert all(isinstance(s, int) and 0 <= s < 2**31 for s in first["executor"] + first["final"])
+    assert first == again
+    assert first["executor"][0] != first["executor"][1]  # per trial
+    assert other["executor"] != first["executor"] and other["final"] != first["final"]

@@ -58,6 +58,26 @@ def test_the_optuna_sampler_asks_the_local_model(endpoint):
     assert all(0.01 <= t.params["learning_rate"] <= 0.3 and 3 <= t.params["max_depth"] <= 10 for t in study.trials)
 
 
+def test_the_executors_seeded_call_gives_the_same_text_again(endpoint):
+    """The server honours the seed the Executor sends (`analyst.sampling_seed`): asked twice in the same
+    state (the same prompt just before, so the same cached prefix), the same text; unseeded, texts vary."""
+    from agenthpo.agents.analyst import executor_summary, sampling_seed
+    from agenthpo.llm import LLMClient
+    from agenthpo.trial import Objective
+
+    client = LLMClient(LLMConfig(base_url=endpoint.base_url, model=endpoint.model))
+    facts = {"verdict": "converged", "monitored": "validation_logloss", "steps": 500, "best_step": 320, "gap": 0.12}
+
+    def summary(seed):
+        return executor_summary(client, 3, {"max_depth": 6, "learning_rate": 0.05}, 0.58, Objective("f1", "maximize"),
+                                facts, seed=seed)[0]
+
+    seed = sampling_seed(0, "executor", 3)
+    summary(seed)  # the state both calls below start from
+    assert summary(seed) == summary(seed)
+    assert len({summary(None) for _ in range(3)}) > 1
+
+
 def test_cli_manages_the_server(endpoint, tmp_path):
     status = run_cli("llm", "status", cwd=tmp_path)
     assert status.returncode == 0 and endpoint.base_url in status.stdout

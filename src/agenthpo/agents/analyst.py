@@ -6,11 +6,14 @@ when the answer does not speak about the study (`agenthpo.agents.quality`: a gre
 hyperparameter or metric named, a repeated sentence, numbers that are not in the facts given): each
 function returns the answer with its `Quality`, and the caller stores only an answer that passed. What a
 user wrote (the description, parameter names and values) is fenced as in the Creator's prompt
-(`creator.fenced`): it cannot close its fence.
+(`creator.fenced`): it cannot close its fence. Each call is sampled with a seed derived from the study's
+(`sampling_seed`), as the Creator's are: the same study run again gets the same texts where the server
+honours `seed` (llama.cpp, OpenAI).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,21 +43,31 @@ FINAL_SYSTEM = (
 )
 
 
+def sampling_seed(seed: int, *keys: str | int) -> int:
+    """The seed of one LLM call, from the study's `seed` and what the call is about (its agent, the trial):
+    stable across processes and runs, unlike `hash()`, and different for each trial's call."""
+    digest = hashlib.blake2b(json.dumps([seed, *keys]).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
 def executor_summary(client: LLMClient, number: int, params: Mapping[str, Any], value: float | None,
-                     objective: Objective, facts: Mapping[str, Any]) -> tuple[str, Usage, Quality]:
+                     objective: Objective, facts: Mapping[str, Any], seed: int | None = None
+                     ) -> tuple[str, Usage, Quality]:
+    """`seed`: the call's sampling seed (`sampling_seed`); None leaves sampling to the server."""
     before = client.usage.snapshot()
     wanted = ("verdict", "monitored", "steps", "best_step", "worse_than_best", "tail_improvement", "gap")
     compact = {k: (round(facts[k], 3) if isinstance(facts[k], float) else facts[k]) for k in wanted if k in facts}
     prompt = (f"Trial {number}: {objective.metric} = {value:.5g} ({objective.direction}).\n"
               f"Hyperparameters:\n{fenced('params', json.dumps(dict(params), default=str))}\n"
               f"Curve facts: {json.dumps(compact)}")
-    text = _ask(client, EXECUTOR_SYSTEM, prompt, 80, "Executor")
+    text = _ask(client, EXECUTOR_SYSTEM, prompt, 80, "Executor", seed)
     names = (*params, objective.metric, str(facts.get("monitored", "")))
     return text, client.usage.since(before), check_text(text, names=[n for n in names if n], data=prompt)
 
 
 def final_analysis(client: LLMClient, space: SearchSpace, history: Sequence[TrialRecord],
-                   objective: Objective, description: str) -> tuple[str, Usage, Quality]:
+                   objective: Objective, description: str, seed: int | None = None
+                   ) -> tuple[str, Usage, Quality]:
     before = client.usage.snapshot()
     best = best_trial(history, objective)
     if best is None:
@@ -68,16 +81,16 @@ def final_analysis(client: LLMClient, space: SearchSpace, history: Sequence[Tria
         "Trials:", fenced("trials", trials_table(space, history, objective)),
         "Estimated influence (rank correlation or variance share):", fenced("influence", influence),
     ])
-    text = _ask(client, FINAL_SYSTEM, prompt, 600, "final report")
+    text = _ask(client, FINAL_SYSTEM, prompt, 600, "final report", seed)
     return text, client.usage.since(before), check_text(text, names=[*space.names, objective.metric], data=prompt)
 
 
-def _ask(client: LLMClient, system: str, prompt: str, max_tokens: int, agent: str) -> str:
+def _ask(client: LLMClient, system: str, prompt: str, max_tokens: int, agent: str, seed: int | None) -> str:
     """The reply's text, or '' when the endpoint fails: the deterministic analysis then stands alone. A refused
     key too (LLMAuthError): the training it explains is done, and the Creator's next call stops the study."""
     try:
         reply = client.chat([{"role": "system", "content": system}, {"role": "user", "content": prompt}],
-                            max_tokens=max_tokens, agent=agent)
+                            max_tokens=max_tokens, seed=seed, agent=agent)
     except LLMError:
         return ""
     return reply.content.strip()
