@@ -7,8 +7,9 @@ hyperparameter or metric named, a repeated sentence, numbers that are not in the
 function returns the answer with its `Quality`, and the caller stores only an answer that passed. What a
 user wrote (the description, parameter names and values) is fenced as in the Creator's prompt
 (`creator.fenced`): it cannot close its fence. Each call is sampled with a seed derived from the study's
-(`sampling_seed`), as the Creator's are: the same study run again gets the same texts where the server
-honours `seed` (llama.cpp, OpenAI).
+(`sampling_seed`), as the Creator's are: the same study run again asks with the same seeds, and gets the
+same texts where the server honours `seed` and starts from the same state (llama.cpp reuses the previous
+prompt's cache, which changes the numbers slightly; OpenAI's seed is best effort).
 """
 
 from __future__ import annotations
