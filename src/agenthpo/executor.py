@@ -64,15 +64,14 @@ def analyze_trial(spec: StudySpec, store: StudyStore, config: TrialConfig, train
 
 def _executor_summary(spec: StudySpec, store: StudyStore, config: TrialConfig, trained: Trained, facts):
     """(the LLM's summary, its Quality); ('', ok) when the endpoint cannot be reached."""
-    from agenthpo.agents.analyst import executor_summary, sampling_seed
+    from agenthpo.agents.analyst import executor_summary
     from agenthpo.agents.quality import Quality
     from agenthpo.llm import LLMClient, LLMError
 
     try:
         client = LLMClient(spec.llm)
         said, usage, quality = executor_summary(client, config.number, config.proposal.params,  # type: ignore[union-attr]
-                                                trained.value, spec.objective, facts,
-                                                seed=sampling_seed(spec.seed, "executor", config.number))
+                                                trained.value, spec.objective, facts, seed=spec.seed)
         store.log_metrics(config.trial_id, usage.to_metrics("executor"))
         return said, quality
     except LLMError:

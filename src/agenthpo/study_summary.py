@@ -27,13 +27,12 @@ def final_analysis(spec, history: Sequence[TrialRecord]):
     """The Creator's final report text, its usage and its `Quality`; ('', no usage, ok) when the LLM cannot be
     reached."""
     from agenthpo.agents.analyst import final_analysis as ask_final_analysis
-    from agenthpo.agents.analyst import sampling_seed
     from agenthpo.agents.quality import Quality
     from agenthpo.llm import LLMClient, LLMError, Usage
 
     try:
         return ask_final_analysis(LLMClient(spec.llm), spec.space, history, spec.objective, spec.description,
-                                  seed=sampling_seed(spec.seed, "final report"))
+                                  seed=spec.seed)
     except LLMError:
         return "", Usage(), Quality()
 

@@ -59,9 +59,9 @@ def test_the_optuna_sampler_asks_the_local_model(endpoint):
 
 
 def test_the_executors_seeded_call_gives_the_same_text_again(endpoint):
-    """The server honours the seed the Executor sends (`analyst.sampling_seed`): asked twice in the same
+    """The server honours the seed the Executor sends (`analyst.call_seed`): asked twice in the same
     state (the same prompt just before, so the same cached prefix), the same text; unseeded, texts vary."""
-    from agenthpo.agents.analyst import executor_summary, sampling_seed
+    from agenthpo.agents.analyst import executor_summary
     from agenthpo.llm import LLMClient
     from agenthpo.trial import Objective
 
@@ -72,7 +72,7 @@ def test_the_executors_seeded_call_gives_the_same_text_again(endpoint):
         return executor_summary(client, 3, {"max_depth": 6, "learning_rate": 0.05}, 0.58, Objective("f1", "maximize"),
                                 facts, seed=seed)[0]
 
-    seed = sampling_seed(0, "executor", 3)
+    seed = 0  # the study's
     summary(seed)  # the state both calls below start from
     assert summary(seed) == summary(seed)
     assert len({summary(None) for _ in range(3)}) > 1

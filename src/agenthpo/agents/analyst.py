@@ -7,17 +7,18 @@ hyperparameter or metric named, a repeated sentence, numbers that are not in the
 function returns the answer with its `Quality`, and the caller stores only an answer that passed. What a
 user wrote (the description, parameter names and values) is fenced as in the Creator's prompt
 (`creator.fenced`): it cannot close its fence. Each call is sampled with a seed derived from the study's
-(`sampling_seed`), as the Creator's are: the same study run again asks with the same seeds, and gets the
+seed (`call_seed`), as the Creator's are: the same study run again asks with the same seeds, and gets the
 same texts where the server honours `seed` and starts from the same state (llama.cpp reuses the previous
 prompt's cache, which changes the numbers slightly; OpenAI's seed is best effort).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from agenthpo.agents.creator import fenced
 from agenthpo.agents.quality import Quality, check_text
@@ -44,24 +45,29 @@ FINAL_SYSTEM = (
 )
 
 
-def sampling_seed(seed: int, *keys: str | int) -> int:
-    """The seed of one LLM call, from the study's `seed` and what the call is about (its agent, the trial):
-    stable across processes and runs, unlike `hash()`, and different for each trial's call."""
-    digest = hashlib.blake2b(json.dumps([seed, *keys]).encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+# Salts of the calls' seeds (the Creator's call uses 1: `proposers.llm`).
+EXECUTOR_SALT, FINAL_SALT = 2, 3
+
+
+def call_seed(seed: int, count: int, salt: int) -> int:
+    """One call's sampling seed, from the study's `seed`, how far the study is (the trial's number, the
+    trials reported) and the call's salt: derived as the proposers derive theirs (`history_rng`)."""
+    return int(np.random.default_rng([seed, count, salt]).integers(2**31 - 1))
 
 
 def executor_summary(client: LLMClient, number: int, params: Mapping[str, Any], value: float | None,
                      objective: Objective, facts: Mapping[str, Any], seed: int | None = None
                      ) -> tuple[str, Usage, Quality]:
-    """`seed`: the call's sampling seed (`sampling_seed`); None leaves sampling to the server."""
+    """`seed`: the study's seed, from which the call's is derived (`call_seed`); None leaves sampling to the
+    server."""
     before = client.usage.snapshot()
     wanted = ("verdict", "monitored", "steps", "best_step", "worse_than_best", "tail_improvement", "gap")
     compact = {k: (round(facts[k], 3) if isinstance(facts[k], float) else facts[k]) for k in wanted if k in facts}
     prompt = (f"Trial {number}: {objective.metric} = {value:.5g} ({objective.direction}).\n"
               f"Hyperparameters:\n{fenced('params', json.dumps(dict(params), default=str))}\n"
               f"Curve facts: {json.dumps(compact)}")
-    text = _ask(client, EXECUTOR_SYSTEM, prompt, 80, "Executor", seed)
+    text = _ask(client, EXECUTOR_SYSTEM, prompt, 80, "Executor",
+                None if seed is None else call_seed(seed, number, EXECUTOR_SALT))
     names = (*params, objective.metric, str(facts.get("monitored", "")))
     return text, client.usage.since(before), check_text(text, names=[n for n in names if n], data=prompt)
 
@@ -82,7 +88,8 @@ def final_analysis(client: LLMClient, space: SearchSpace, history: Sequence[Tria
         "Trials:", fenced("trials", trials_table(space, history, objective)),
         "Estimated influence (rank correlation or variance share):", fenced("influence", influence),
     ])
-    text = _ask(client, FINAL_SYSTEM, prompt, 600, "final report", seed)
+    text = _ask(client, FINAL_SYSTEM, prompt, 600, "final report",
+                None if seed is None else call_seed(seed, len(history), FINAL_SALT))
     return text, client.usage.since(before), check_text(text, names=[*space.names, objective.metric], data=prompt)
 
 
